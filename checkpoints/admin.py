@@ -1,0 +1,202 @@
+"""Thread administration: the run registry, listing, deletion and pruning.
+
+Listing reads the run registry (`mas_threads`) together with the newest
+checkpoint of each thread and the advisory locks currently held, so a thread is
+`running` only while some process really holds its lock; a registry row that
+says running without a lock holder is a run whose process died (`failed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from psycopg import AsyncConnection, Connection
+from psycopg.types.json import Jsonb
+
+from checkpoints.schema import thread_lock_key
+
+ThreadStatus = Literal["running", "interrupted", "failed", "done"]
+CRASHED_NOTE = "the process running it exited mid-run; `mas resume` continues it"
+
+
+@dataclass(frozen=True)
+class ThreadRecord:
+    thread_id: str
+    pattern: str
+    model_spec: str | None
+    options: dict[str, Any]
+    status: ThreadStatus
+    error: str | None
+    runs: int
+    last_step: int | None
+    updated_at: datetime
+
+
+RECORD_START_SQL = """
+INSERT INTO mas_threads (thread_id, pattern, model_spec, options, lock_key, status, runs)
+VALUES (%(thread_id)s, %(pattern)s, %(model_spec)s, %(options)s, %(lock_key)s, 'running', 1)
+ON CONFLICT (thread_id) DO UPDATE
+SET status = 'running', error = NULL, runs = mas_threads.runs + 1, updated_at = now(),
+    model_spec = COALESCE(EXCLUDED.model_spec, mas_threads.model_spec)
+RETURNING runs
+"""
+
+RECORD_END_SQL = """
+UPDATE mas_threads SET status = %(status)s, error = %(error)s, updated_at = now()
+WHERE thread_id = %(thread_id)s
+"""
+
+# The registry joined with each thread's newest root checkpoint and its lock holder.
+THREADS_SQL = """
+SELECT t.thread_id, t.pattern, t.model_spec, t.options, t.status, t.error, t.runs, t.updated_at,
+       (latest.metadata ->> 'step')::int AS last_step,
+       EXISTS (
+           SELECT 1 FROM pg_locks l
+           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+             AND l.classid = ((t.lock_key >> 32) & 4294967295)::oid
+             AND l.objid = (t.lock_key & 4294967295)::oid
+       ) AS locked
+FROM mas_threads t
+LEFT JOIN LATERAL (
+    SELECT c.metadata FROM checkpoints c
+    WHERE c.thread_id = t.thread_id AND c.checkpoint_ns = ''
+    ORDER BY c.checkpoint_id DESC LIMIT 1
+) latest ON true
+WHERE %(thread_id)s::text IS NULL OR t.thread_id = %(thread_id)s::text
+ORDER BY t.updated_at DESC
+LIMIT %(limit)s
+"""
+
+# Checkpoint ids are time-ordered (uuid6), so "newest N" is an ORDER BY on the id.
+PRUNE_SQL = [
+    """
+    CREATE TEMP TABLE mas_pruned ON COMMIT DROP AS
+    SELECT checkpoint_ns, checkpoint_id FROM (
+        SELECT checkpoint_ns, checkpoint_id,
+               row_number() OVER (PARTITION BY checkpoint_ns ORDER BY checkpoint_id DESC) AS rn
+        FROM checkpoints WHERE thread_id = %(thread_id)s
+    ) ranked WHERE rn > %(keep)s
+    """,
+    """
+    DELETE FROM checkpoint_writes w USING mas_pruned p
+    WHERE w.thread_id = %(thread_id)s
+      AND w.checkpoint_ns = p.checkpoint_ns AND w.checkpoint_id = p.checkpoint_id
+    """,
+    """
+    DELETE FROM checkpoints c USING mas_pruned p
+    WHERE c.thread_id = %(thread_id)s
+      AND c.checkpoint_ns = p.checkpoint_ns AND c.checkpoint_id = p.checkpoint_id
+    """,
+    # A blob is live while any remaining checkpoint's channel_versions points at it.
+    """
+    DELETE FROM checkpoint_blobs b
+    WHERE b.thread_id = %(thread_id)s AND NOT EXISTS (
+        SELECT 1 FROM checkpoints c, jsonb_each_text(c.checkpoint -> 'channel_versions') v
+        WHERE c.thread_id = b.thread_id AND c.checkpoint_ns = b.checkpoint_ns
+          AND v.key = b.channel AND v.value = b.version
+    )
+    """,
+]
+
+
+def _record(row: dict[str, Any]) -> ThreadRecord:
+    status: ThreadStatus = row["status"]
+    error = row["error"]
+    if status == "running" and not row["locked"]:
+        status, error = "failed", error or CRASHED_NOTE
+    return ThreadRecord(
+        thread_id=row["thread_id"],
+        pattern=row["pattern"],
+        model_spec=row["model_spec"],
+        options=row["options"],
+        status=status,
+        error=error,
+        runs=row["runs"],
+        last_step=row["last_step"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _params(thread_id: str | None = None, limit: int = 1000) -> dict[str, Any]:
+    return {"thread_id": thread_id, "limit": limit}
+
+
+# --- async: what the runner needs ------------------------------------------------
+
+
+async def arecord_run_start(
+    conn: AsyncConnection[Any],
+    thread_id: str,
+    pattern: str,
+    model_spec: str | None,
+    options: dict[str, Any],
+) -> int:
+    """Mark the thread running; returns which run of the thread this is (1, 2, ...)."""
+    cur = await conn.execute(
+        RECORD_START_SQL,
+        {
+            "thread_id": thread_id,
+            "pattern": pattern,
+            "model_spec": model_spec,
+            "options": Jsonb(options),
+            "lock_key": thread_lock_key(thread_id),
+        },
+    )
+    row = await cur.fetchone()
+    return int(row["runs"]) if row else 1
+
+
+async def arecord_run_end(
+    conn: AsyncConnection[Any], thread_id: str, status: ThreadStatus, error: str | None = None
+) -> None:
+    await conn.execute(RECORD_END_SQL, {"thread_id": thread_id, "status": status, "error": error})
+
+
+async def aget_thread(conn: AsyncConnection[Any], thread_id: str) -> ThreadRecord | None:
+    cur = await conn.execute(THREADS_SQL, _params(thread_id, 1))
+    row = await cur.fetchone()
+    return _record(row) if row else None
+
+
+# --- sync: what the CLI's admin commands need ------------------------------------
+
+
+def list_threads(conn: Connection[Any], *, limit: int = 1000) -> list[ThreadRecord]:
+    """Newest first: id, pattern, status, last step, updated at."""
+    return [_record(row) for row in conn.execute(THREADS_SQL, _params(limit=limit))]
+
+
+def get_thread(conn: Connection[Any], thread_id: str) -> ThreadRecord | None:
+    row = conn.execute(THREADS_SQL, _params(thread_id, 1)).fetchone()
+    return _record(row) if row else None
+
+
+def delete_thread(conn: Connection[Any], thread_id: str) -> None:
+    """Remove a thread's checkpoints, writes, blobs and registry row in one transaction."""
+    with conn.transaction():
+        for table in ("checkpoint_writes", "checkpoint_blobs", "checkpoints", "mas_threads"):
+            conn.execute(f"DELETE FROM {table} WHERE thread_id = %s", (thread_id,))
+
+
+def count_checkpoints(conn: Connection[Any], thread_id: str) -> int:
+    row = conn.execute(
+        "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", (thread_id,)
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def prune_thread(conn: Connection[Any], thread_id: str, *, keep: int) -> int:
+    """Delete all but the newest `keep` checkpoints of a thread; returns how many went.
+
+    LangGraph's Postgres saver has no prune. Pending writes of the kept
+    checkpoints stay, so a thread pruned mid-run still resumes exactly.
+    """
+    if keep < 1:
+        raise ValueError("keep must be at least 1: the newest checkpoint is the thread's state")
+    before = count_checkpoints(conn, thread_id)
+    with conn.transaction():
+        for statement in PRUNE_SQL:
+            conn.execute(statement, {"thread_id": thread_id, "keep": keep})
+    return before - count_checkpoints(conn, thread_id)

@@ -1,0 +1,124 @@
+"""PostgreSQL checkpoint savers (sync and async) on a psycopg connection pool.
+
+The settings LangGraph's Postgres saver requires: autocommit (it manages its own
+transactions and `setup()` creates indexes concurrently), `dict_row` rows, and
+`prepare_threshold=0` so pooled connections never collide on prepared statements
+(and poolers like PgBouncer keep working).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import psycopg
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+
+from checkpoints.embedded import embedded_dsn
+from checkpoints.errors import DatabaseUnavailable
+from checkpoints.schema import SETUP_LOCK_KEY, ensure_mas_tables
+from mas.settings import get_settings
+
+CONNECTION_KWARGS: dict[str, Any] = {
+    "autocommit": True,
+    "row_factory": dict_row,
+    "prepare_threshold": 0,
+}
+CONNECT_TIMEOUT_S = 10.0
+
+# Setup is idempotent but not free; do it once per DSN per process.
+_prepared: set[str] = set()
+
+
+def resolve_dsn(dsn: str | None = None) -> str:
+    """The DSN to use: the argument, else `DATABASE_URL`, else the embedded server."""
+    if dsn:
+        return dsn
+    settings = get_settings()
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    return embedded_dsn(settings.data_dir)
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN with any password replaced, safe for error messages and logs."""
+    dsn = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", dsn)
+    return re.sub(r"(password=)\S+", r"\1***", dsn)
+
+
+def _unavailable(dsn: str, error: BaseException) -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        f"PostgreSQL is unreachable at {redact_dsn(dsn)} ({error.__class__.__name__}); "
+        "start it, fix DATABASE_URL, or unset DATABASE_URL to use the embedded server"
+    )
+
+
+def _setup(saver: PostgresSaver, pool: ConnectionPool[Any], dsn: str) -> None:
+    if dsn in _prepared:
+        return
+    # Two processes setting up a fresh database at once would race on CREATE TABLE;
+    # the lock is held on its own connection because setup() takes the saver's.
+    with pool.connection() as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK_KEY,))
+        try:
+            saver.setup()
+            ensure_mas_tables(conn.cursor())
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK_KEY,))
+    _prepared.add(dsn)
+
+
+async def _asetup(saver: AsyncPostgresSaver, pool: AsyncConnectionPool[Any], dsn: str) -> None:
+    if dsn in _prepared:
+        return
+    async with pool.connection() as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK_KEY,))
+        try:
+            await saver.setup()
+            await ensure_mas_tables(conn.cursor())
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK_KEY,))
+    _prepared.add(dsn)
+
+
+@contextmanager
+def open_saver(dsn: str | None = None, *, max_size: int = 10) -> Iterator[PostgresSaver]:
+    """A set-up `PostgresSaver` on a pool; the pool closes when the block exits."""
+    url = resolve_dsn(dsn)
+    pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
+        url, min_size=1, max_size=max_size, kwargs=CONNECTION_KWARGS, open=False
+    )
+    try:
+        pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+    except (PoolTimeout, psycopg.OperationalError) as error:
+        pool.close()
+        raise _unavailable(url, error) from None
+    with pool:
+        saver = PostgresSaver(pool)  # type: ignore[arg-type]
+        _setup(saver, pool, url)
+        yield saver
+
+
+@asynccontextmanager
+async def open_async_saver(
+    dsn: str | None = None, *, max_size: int = 10
+) -> AsyncIterator[AsyncPostgresSaver]:
+    """A set-up `AsyncPostgresSaver` on an async pool shared by every graph run on it."""
+    url = resolve_dsn(dsn)
+    pool: AsyncConnectionPool[psycopg.AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
+        url, min_size=1, max_size=max_size, kwargs=CONNECTION_KWARGS, open=False
+    )
+    try:
+        await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+    except (PoolTimeout, psycopg.OperationalError) as error:
+        await pool.close()
+        raise _unavailable(url, error) from None
+    async with pool:
+        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        await _asetup(saver, pool, url)
+        yield saver

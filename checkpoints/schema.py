@@ -1,0 +1,42 @@
+"""The one table mas-graphs keeps beside LangGraph's: a row per thread run by the runner.
+
+LangGraph's checkpoints say where a thread is; `mas_threads` says what it is
+(pattern, model spec) and how its last run ended, which checkpoints alone
+cannot tell apart (a crashed run and a running one look the same).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from psycopg import AsyncCursor, Cursor
+
+# Arbitrary fixed keys in Postgres' advisory-lock space, one per purpose.
+SETUP_LOCK_KEY = 0x6D61_735F_7365_7475  # "mas_setu"
+
+MAS_TABLES_SQL = """
+CREATE TABLE IF NOT EXISTS mas_threads (
+    thread_id   TEXT PRIMARY KEY,
+    pattern     TEXT NOT NULL,
+    model_spec  TEXT,
+    options     JSONB NOT NULL DEFAULT '{}',
+    lock_key    BIGINT NOT NULL,
+    status      TEXT NOT NULL,
+    error       TEXT,
+    runs        INTEGER NOT NULL DEFAULT 0,
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"""
+
+
+def thread_lock_key(thread_id: str) -> int:
+    """A stable signed 64-bit advisory-lock key for a thread id."""
+    digest = hashlib.blake2b(f"mas-thread:{thread_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def ensure_mas_tables(cur: Cursor[Any] | AsyncCursor[Any]) -> Any:
+    """Create mas-graphs' own tables; returns the awaitable for an async cursor."""
+    return cur.execute(MAS_TABLES_SQL)

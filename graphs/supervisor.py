@@ -1,0 +1,127 @@
+"""The supervisor pattern: a planner splits a task into batches of workers that run in
+parallel (`Send`), later batches see earlier results, conflicts between workers are
+resolved, and a synthesiser writes the structured result.
+
+    plan_work -> review_plan -> [run_worker x batch] -> collect_batch -> ... next batch
+                                     | retries exhausted          ^
+                                     v                            |
+                                run_fallback ---------------------+
+    ... -> detect_conflicts -> [resolve_conflict x conflict] -> synthesize
+
+Each worker attempt has a timeout; transient errors are retried with backoff by the
+node's `RetryPolicy`; when retries run out the node's error handler sends the work
+to a fallback worker; if that fails too the failure is recorded and the siblings'
+results are kept. `collect_batch` is deferred, so it waits for fallbacks as well.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Checkpointer, RetryPolicy
+
+from nodes.context import AgentContext, with_default_context
+from nodes.supervisor import (
+    after_review,
+    collect_batch,
+    detect_conflicts,
+    dispatch_batch,
+    fallback_failed,
+    plan_work,
+    resolve_conflict,
+    plan_review_answer,
+    review_plan,
+    route_conflicts,
+    run_fallback,
+    run_worker,
+    synthesize,
+    worker_failed,
+)
+from nodes.tools import TOOLS, unknown_tools
+from state.supervisor import SupervisorInput, SupervisorOptions, SupervisorState
+
+NAME = "supervisor"
+
+
+def build(
+    *,
+    checkpointer: Checkpointer = None,
+    model: BaseChatModel | None = None,
+    worker_timeout_s: float = 300.0,
+    max_attempts: int = 3,
+    backoff_s: float = 1.0,
+    agent_timeout_s: float = 600.0,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile the supervisor graph.
+
+    `model` (or `context=AgentContext(...)` at invoke time) supplies the chat model;
+    `worker_timeout_s` caps one worker attempt, `max_attempts` counts attempts per
+    worker before the fallback takes over, `backoff_s` is the first retry delay.
+    """
+    default = AgentContext(model=model) if model is not None else None
+    retry = RetryPolicy(max_attempts=max_attempts, initial_interval=backoff_s, jitter=False)
+    agent_retry = RetryPolicy(max_attempts=2, initial_interval=backoff_s, jitter=False)
+
+    builder = StateGraph(SupervisorState, context_schema=AgentContext, input_schema=SupervisorState)
+    builder.add_node(
+        "plan_work", with_default_context(plan_work, default),
+        retry_policy=agent_retry, timeout=agent_timeout_s,
+    )
+    builder.add_node("review_plan", review_plan)
+    builder.add_node(
+        "run_worker", with_default_context(run_worker, default),
+        retry_policy=retry, timeout=worker_timeout_s, error_handler=worker_failed,
+        destinations=("run_fallback",),
+    )
+    builder.add_node(
+        "run_fallback", with_default_context(run_fallback, default),
+        retry_policy=retry, timeout=worker_timeout_s, error_handler=fallback_failed,
+    )
+    builder.add_node("collect_batch", collect_batch, defer=True)
+    builder.add_node(
+        "detect_conflicts", with_default_context(detect_conflicts, default),
+        retry_policy=agent_retry, timeout=agent_timeout_s,
+    )
+    builder.add_node(
+        "resolve_conflict", with_default_context(resolve_conflict, default),
+        retry_policy=agent_retry, timeout=agent_timeout_s,
+    )
+    builder.add_node(
+        "synthesize", with_default_context(synthesize, default),
+        retry_policy=agent_retry, timeout=agent_timeout_s,
+    )
+
+    builder.add_edge(START, "plan_work")
+    builder.add_edge("plan_work", "review_plan")
+    builder.add_conditional_edges(
+        "review_plan", after_review, ["run_worker", "detect_conflicts", END]
+    )
+    builder.add_edge("run_worker", "collect_batch")
+    builder.add_conditional_edges(
+        "collect_batch", dispatch_batch, ["run_worker", "detect_conflicts"]
+    )
+    builder.add_conditional_edges(
+        "detect_conflicts", route_conflicts, ["resolve_conflict", "synthesize"]
+    )
+    builder.add_edge("resolve_conflict", "synthesize")
+    builder.add_edge("synthesize", END)
+    return builder.compile(checkpointer=checkpointer, name=NAME)
+
+
+def check_input(data: SupervisorInput) -> None:
+    """Tools are an allow-list: every name must be registered in nodes.tools."""
+    for worker in data.workers:
+        if unknown := unknown_tools(worker.tools):
+            raise ValueError(
+                f"workers[{worker.name}].tools: unknown tools {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(TOOLS))}"
+            )
+
+
+Input = SupervisorInput
+Options = SupervisorOptions
+ANSWERS = {"plan_review": plan_review_answer}
+graph = build()

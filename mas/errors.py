@@ -1,0 +1,53 @@
+"""Errors the application reports to people as one clear line (the CLI exits non-zero)."""
+
+from __future__ import annotations
+
+
+class MasError(Exception):
+    """Base class: the message names the problem and, where there is one, the fix."""
+
+
+class InputError(MasError):
+    """The run's input failed validation before any work started."""
+
+
+class UnknownPatternError(MasError):
+    def __init__(self, pattern: str, known: list[str]) -> None:
+        super().__init__(f"unknown pattern '{pattern}'; choose one of: {', '.join(known)}")
+
+
+class UnknownThreadError(MasError):
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"no thread '{thread_id}' in this database (see `mas threads`)")
+
+
+class ThreadFinishedError(MasError):
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(
+            f"thread '{thread_id}' already finished; start a new run with `mas run`, "
+            f"or inspect it with `mas show {thread_id}`"
+        )
+
+
+class ThreadExistsError(MasError):
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(
+            f"thread '{thread_id}' already exists; continue it with `mas resume {thread_id}` "
+            "or pick a new thread id"
+        )
+
+
+class ResumeAnswerError(MasError):
+    """A resume answer was missing, unexpected or of the wrong shape."""
+
+
+class ModelSpecError(MasError):
+    """A model spec string could not be understood."""
+
+
+class ModelUnavailableError(MasError):
+    """The model provider could not be reached or lacks the model."""
+
+
+class RunFailedError(MasError):
+    """A run stopped on an error; its checkpoints are kept so it can be resumed."""

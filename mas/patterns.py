@@ -1,0 +1,87 @@
+"""The registry of patterns the runner and CLI know, and how each parses its input.
+
+A pattern module (graphs/<name>.py) exposes `NAME`, `Input` (the state input
+model), `Options` (build options, kept with the thread so a resume rebuilds the
+same graph), `ANSWERS` (interrupt kind -> answer model factory) and `build`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Checkpointer
+from pydantic import BaseModel, ValidationError
+
+from mas.errors import InputError, ResumeAnswerError, UnknownPatternError
+
+PATTERN_MODULES = {"supervisor": "graphs.supervisor"}
+
+
+def known_patterns() -> list[str]:
+    return sorted(PATTERN_MODULES)
+
+
+def describe_validation(error: ValidationError, *, prefix: str = "") -> str:
+    """'field.path: problem' for each problem, e.g. 'task: String should have at least 1 character'."""
+    problems = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(part) for part in item["loc"]) or "input"
+        problems.append(f"{prefix}{where}: {item['msg']}")
+    more = len(error.errors()) - 5
+    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
+
+
+@dataclass(frozen=True)
+class Pattern:
+    name: str
+    module: ModuleType
+
+    def parse(self, data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Split and validate raw input into (state input, build options)."""
+        if not isinstance(data, dict):
+            raise InputError(f"{self.name} input must be a JSON object, got {type(data).__name__}")
+        option_fields = set(self.module.Options.model_fields)
+        options = {k: v for k, v in data.items() if k in option_fields}
+        state = {k: v for k, v in data.items() if k not in option_fields}
+        try:
+            parsed_state: BaseModel = self.module.Input.model_validate(state)
+            parsed_options: BaseModel = self.module.Options.model_validate(options)
+        except ValidationError as error:
+            raise InputError(f"invalid {self.name} input: {describe_validation(error)}") from None
+        check = getattr(self.module, "check_input", None)
+        if check is not None:
+            try:
+                check(parsed_state)
+            except ValueError as error:
+                raise InputError(f"invalid {self.name} input: {error}") from None
+        return parsed_state.model_dump(), parsed_options.model_dump()
+
+    def build(self, checkpointer: Checkpointer, options: dict[str, Any]) -> CompiledStateGraph[Any, Any, Any, Any]:
+        graph: CompiledStateGraph[Any, Any, Any, Any] = self.module.build(
+            checkpointer=checkpointer, **options
+        )
+        return graph
+
+    def answer(self, payload: Any, answer: Any) -> Any:
+        """Validate a resume answer against what the pending interrupt asked for."""
+        kind = payload.get("kind") if isinstance(payload, dict) else None
+        factory = self.module.ANSWERS.get(kind)
+        if factory is None:
+            return answer
+        try:
+            return factory(payload).model_validate(answer).model_dump()
+        except ValidationError as error:
+            raise ResumeAnswerError(
+                f"invalid answer to {kind}: {describe_validation(error, prefix='answer.')}; "
+                "the thread is still waiting for a valid answer"
+            ) from None
+
+
+def get_pattern(name: str) -> Pattern:
+    if name not in PATTERN_MODULES:
+        raise UnknownPatternError(name, known_patterns())
+    return Pattern(name, importlib.import_module(PATTERN_MODULES[name]))

@@ -1,0 +1,276 @@
+"""Run and resume pattern graphs: the one place that wires settings, model,
+checkpointer, lock, tracing and thread id together.
+
+Every run streams: callers pass `on_event` to see nodes start and finish and the
+graph's own progress events as they happen. Every superstep is checkpointed
+before the next starts (`durability="sync"`), so a killed process loses at most
+the tasks in flight, and finished tasks' writes are kept for the resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import httpx
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+
+from checkpoints.admin import aget_thread, arecord_run_end, arecord_run_start
+from checkpoints.locks import athread_lock
+from checkpoints.savers import open_async_saver, resolve_dsn
+from mas.errors import (
+    ResumeAnswerError,
+    RunFailedError,
+    ThreadExistsError,
+    ThreadFinishedError,
+    UnknownThreadError,
+)
+from mas.models import make_model, ollama_unreachable
+from mas.patterns import Pattern, get_pattern
+from mas.settings import Settings, get_settings
+from mas.tracing import run_trace
+from nodes.context import AgentContext
+
+T = TypeVar("T")
+EventKind = Literal["node_start", "node_end", "node_error", "progress"]
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One thing that happened during a run, for progress displays."""
+
+    kind: EventKind
+    node: str
+    task_id: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+OnEvent = Callable[[RunEvent], None]
+
+
+class RunResult(dict[str, Any]):
+    """The final state values, plus where the thread stands."""
+
+    def __init__(
+        self,
+        values: dict[str, Any],
+        *,
+        thread_id: str,
+        status: Literal["done", "interrupted"],
+        interrupts: list[Any],
+    ) -> None:
+        super().__init__(values)
+        self.thread_id = thread_id
+        self.status = status
+        self.interrupts = interrupts
+
+
+def new_thread_id(pattern: str) -> str:
+    return f"{pattern}-{uuid.uuid4().hex[:12]}"
+
+
+def _model(model: BaseChatModel | str | None, settings: Settings) -> tuple[BaseChatModel, str | None]:
+    """The chat model and the spec to remember for resumes (None for a model object)."""
+    if isinstance(model, BaseChatModel):
+        return model, None
+    spec = model or settings.model
+    return make_model(spec, settings=settings), spec
+
+
+def _events(mode: str, chunk: Any) -> list[RunEvent]:
+    if mode == "custom":
+        data = chunk if isinstance(chunk, dict) else {"value": chunk}
+        return [RunEvent("progress", str(data.get("node", "")), data=data)]
+    if mode != "tasks" or not isinstance(chunk, dict):
+        return []
+    name, task_id = str(chunk.get("name", "")), str(chunk.get("id", ""))
+    if "input" in chunk:
+        return [RunEvent("node_start", name, task_id)]
+    if chunk.get("error"):
+        return [RunEvent("node_error", name, task_id, {"error": str(chunk["error"])})]
+    return [RunEvent("node_end", name, task_id, {"interrupted": bool(chunk.get("interrupts"))})]
+
+
+def _failure(error: Exception, thread_id: str, settings: Settings) -> RunFailedError:
+    if isinstance(error, httpx.ConnectError):
+        cause: Exception = ollama_unreachable(settings.ollama_host, error)
+    else:
+        cause = error
+    return RunFailedError(
+        f"run failed: {type(cause).__name__}: {cause}. Its checkpoints are kept; "
+        f"continue with `mas resume {thread_id}`"
+    )
+
+
+async def _drive(
+    graph: CompiledStateGraph[Any, Any, Any, Any],
+    graph_input: Any,
+    *,
+    saver: AsyncPostgresSaver,
+    pattern: Pattern,
+    thread_id: str,
+    model: BaseChatModel,
+    model_spec: str | None,
+    options: dict[str, Any],
+    settings: Settings,
+    on_event: OnEvent | None,
+) -> RunResult:
+    async with saver.conn.connection() as conn:  # type: ignore[union-attr]
+        run_number = await arecord_run_start(conn, thread_id, pattern.name, model_spec, options)
+    status: Literal["done", "interrupted", "failed"] = "failed"
+    error_text: str | None = "stopped before the run finished"
+    with run_trace(settings, thread_id=thread_id, run_number=run_number, pattern=pattern.name) as trace:
+        config: dict[str, Any] = {
+            "configurable": {"thread_id": thread_id},
+            "metadata": {**trace.metadata, "mas_pattern": pattern.name, "mas_run": run_number},
+            "callbacks": trace.callbacks,
+            "run_name": pattern.name,
+        }
+        try:
+            async for mode, chunk in graph.astream(
+                graph_input,
+                config,  # type: ignore[arg-type]
+                context=AgentContext(model=model),
+                stream_mode=["tasks", "custom"],
+                durability="sync",
+            ):
+                for event in _events(mode, chunk):
+                    if on_event is not None:
+                        on_event(event)
+            state = await graph.aget_state(config)  # type: ignore[arg-type]
+            interrupts = [i.value for i in state.interrupts]
+            status, error_text = ("interrupted" if interrupts else "done"), None
+            return RunResult(state.values, thread_id=thread_id, status=status, interrupts=interrupts)
+        except Exception as error:
+            error_text = f"{type(error).__name__}: {error}"[:2_000]
+            raise _failure(error, thread_id, settings) from error
+        finally:
+            async with saver.conn.connection() as conn:  # type: ignore[union-attr]
+                await arecord_run_end(conn, thread_id, status, error_text)
+
+
+async def arun(
+    pattern: str,
+    input: dict[str, Any],  # noqa: A002 - the documented public name
+    *,
+    thread_id: str | None = None,
+    model: BaseChatModel | str | None = None,
+    dsn: str | None = None,
+    on_event: OnEvent | None = None,
+) -> RunResult:
+    """Start a new run of `pattern` on `input`; returns its final state.
+
+    Input is validated before anything touches the database or the model.
+    """
+    spec = get_pattern(pattern)
+    state_input, options = spec.parse(input)
+    settings = get_settings()
+    thread_id = thread_id or new_thread_id(pattern)
+    chat_model, model_spec = _model(model, settings)
+    url = resolve_dsn(dsn)
+    async with open_async_saver(url, max_size=settings.pool_size) as saver:
+        async with athread_lock(url, thread_id):
+            async with saver.conn.connection() as conn:  # type: ignore[union-attr]
+                record = await aget_thread(conn, thread_id)
+            config: Any = {"configurable": {"thread_id": thread_id}}
+            if record is not None or await saver.aget_tuple(config) is not None:
+                if record is not None and record.status == "done":
+                    raise ThreadFinishedError(thread_id)
+                raise ThreadExistsError(thread_id)
+            return await _drive(
+                spec.build(saver, options), state_input, saver=saver, pattern=spec,
+                thread_id=thread_id, model=chat_model, model_spec=model_spec,
+                options=options, settings=settings, on_event=on_event,
+            )
+
+
+async def aresume(
+    thread_id: str,
+    *,
+    answer: Any = None,
+    model: BaseChatModel | str | None = None,
+    dsn: str | None = None,
+    on_event: OnEvent | None = None,
+) -> RunResult:
+    """Continue a thread: after a crash or failure, or with `answer` to a pending interrupt."""
+    settings = get_settings()
+    url = resolve_dsn(dsn)
+    async with open_async_saver(url, max_size=settings.pool_size) as saver:
+        async with athread_lock(url, thread_id):
+            async with saver.conn.connection() as conn:  # type: ignore[union-attr]
+                record = await aget_thread(conn, thread_id)
+            if record is None:
+                raise UnknownThreadError(thread_id)
+            spec = get_pattern(record.pattern)
+            graph = spec.build(saver, record.options)
+            state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+            if state.interrupts:
+                if answer is None:
+                    raise ResumeAnswerError(
+                        f"thread {thread_id} is waiting for an answer to "
+                        f"{state.interrupts[0].value.get('kind', 'an interrupt')}; "
+                        "pass one with --answer JSON"
+                    )
+                graph_input: Any = Command(resume=spec.answer(state.interrupts[0].value, answer))
+            elif not state.next:
+                raise ThreadFinishedError(thread_id)
+            elif answer is not None:
+                raise ResumeAnswerError(f"thread {thread_id} is not waiting for an answer")
+            else:
+                graph_input = None
+            if model is None and record.model_spec is None:
+                raise ResumeAnswerError(
+                    f"thread {thread_id} was started with a model object; pass model= to resume it"
+                )
+            chat_model, model_spec = _model(model or record.model_spec, settings)
+            return await _drive(
+                graph, graph_input, saver=saver, pattern=spec, thread_id=thread_id,
+                model=chat_model, model_spec=model_spec or record.model_spec,
+                options=record.options, settings=settings, on_event=on_event,
+            )
+
+
+def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion, also from inside a running loop (e.g. Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def run(
+    pattern: str,
+    input: dict[str, Any],  # noqa: A002
+    *,
+    thread_id: str | None = None,
+    model: BaseChatModel | str | None = None,
+    dsn: str | None = None,
+    on_event: OnEvent | None = None,
+) -> RunResult:
+    """Synchronous `arun`."""
+    return _run_sync(
+        arun(pattern, input, thread_id=thread_id, model=model, dsn=dsn, on_event=on_event)
+    )
+
+
+def resume(
+    thread_id: str,
+    *,
+    answer: Any = None,
+    model: BaseChatModel | str | None = None,
+    dsn: str | None = None,
+    on_event: OnEvent | None = None,
+) -> RunResult:
+    """Synchronous `aresume`."""
+    return _run_sync(
+        aresume(thread_id, answer=answer, model=model, dsn=dsn, on_event=on_event)
+    )

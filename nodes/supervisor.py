@@ -1,0 +1,392 @@
+"""Supervisor nodes: plan, review, run workers (with fallback), resolve conflicts, synthesise.
+
+Every node is a small function of its input that returns a partial state
+update; retries, timeouts and fallbacks are configured on the graph's edges
+and nodes (see graphs/supervisor.py), not hidden in loops here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from langgraph.errors import NodeError
+from langgraph.runtime import Runtime
+from langgraph.types import Command, Send, interrupt
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from nodes.agents import run_role_agent
+from nodes.context import AgentContext, agent_context
+from nodes.structured import StructuredOutputError, ask_structured
+from state.supervisor import (
+    Arbitration,
+    Conflict,
+    ConflictFound,
+    ConflictScan,
+    ConflictTask,
+    Plan,
+    PlanRecord,
+    Resolution,
+    SupervisorState,
+    Synthesis,
+    WorkerResult,
+    WorkerTask,
+    plan_schema,
+)
+
+FALLBACK_ROLE = (
+    "You stand in for a teammate who could not finish. Do their part as well as you can, "
+    "and say plainly what you could not cover."
+)
+MAX_TOOL_STEPS = 4
+
+
+# --- planning -----------------------------------------------------------------------
+
+
+class PlanError(ValueError):
+    """A plan that parsed but cannot be run (unknown worker, cycle, duplicate...)."""
+
+
+def plan_batches(plan: Plan, known: list[str]) -> list[list[str]]:
+    """Group the plan's workers into dependency layers; raises `PlanError` if it cannot run."""
+    steps = {step.worker: set(step.depends_on) for step in plan.steps}
+    if not steps:
+        raise PlanError("the plan is empty")
+    if unknown := sorted(set(steps) - set(known)):
+        raise PlanError(f"unknown workers: {', '.join(unknown)}")
+    if len(steps) != len(plan.steps):
+        raise PlanError("a worker appears in more than one step")
+    for worker, deps in steps.items():
+        if missing := sorted(deps - set(steps)):
+            raise PlanError(f"{worker} depends on workers not in the plan: {', '.join(missing)}")
+    batches: list[list[str]] = []
+    done: set[str] = set()
+    while len(done) < len(steps):
+        ready = [w for w, deps in steps.items() if w not in done and deps <= done]
+        if not ready:
+            raise PlanError("the dependencies form a cycle: " + ", ".join(sorted(set(steps) - done)))
+        batches.append(ready)
+        done.update(ready)
+    return batches
+
+
+def planner_prompt(workers: list[dict[str, Any]]) -> str:
+    team = "\n".join(f"- {w['name']}: {w['role']}" for w in workers)
+    return (
+        "You are the supervisor's planner. Choose which workers the task needs and what each "
+        "must wait for: list a step per chosen worker with the workers whose results it needs "
+        "in depends_on. Workers with no dependency between them run in parallel.\n"
+        f"The team:\n{team}"
+    )
+
+
+async def plan_work(state: SupervisorState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    names = [w["name"] for w in state["workers"]]
+
+    def runnable(plan: Plan) -> None:
+        plan_batches(plan, names)
+
+    try:
+        reply = await ask_structured(
+            agent_context(runtime).model_for("planner"),
+            agent="planner",
+            system=planner_prompt(state["workers"]),
+            user=f"Task:\n{state['task']}",
+            schema=plan_schema(names),
+            check=runnable,
+        )
+    except StructuredOutputError as error:
+        plan = PlanRecord(
+            batches=[names],
+            rationale="all workers in parallel",
+            source="fallback",
+            note=f"planner failed, so every worker runs in one batch: {error.problem}",
+        )
+        return {"plan": plan, "batch_index": 0}
+    plan = PlanRecord(
+        batches=plan_batches(reply.value, names),
+        rationale=reply.value.rationale,
+        source="planner",
+        note="",
+    )
+    return {"plan": plan, "batch_index": 0, "usage": [reply.usage]}
+
+
+class PlanReview(BaseModel):
+    """A person's answer to the plan review interrupt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool
+    batches: list[list[str]] | None = Field(
+        default=None, description="Replace the plan's batches (only with approve=true)."
+    )
+    note: str = Field(default="", max_length=2_000)
+
+
+def review_answer_schema(workers: list[str]) -> type[PlanReview]:
+    names: Any = Literal[tuple(workers)]
+    return create_model(
+        "PlanReview", __base__=PlanReview, batches=(list[list[names]] | None, None)
+    )
+
+
+def plan_review_answer(payload: dict[str, Any]) -> type[PlanReview]:
+    """The answer model for a pending plan-review interrupt."""
+    return review_answer_schema(payload["workers"])
+
+
+def review_plan(state: SupervisorState) -> dict[str, Any]:
+    """Pause for a person to approve, edit or reject the plan (only with review_plan)."""
+    if not state.get("review_plan"):
+        return {}
+    names = [w["name"] for w in state["workers"]]
+    raw = interrupt(
+        {"kind": "plan_review", "plan": state["plan"], "workers": names,
+         "answer": PlanReview.model_json_schema()}
+    )
+    answer = review_answer_schema(names).model_validate(raw)
+    if not answer.approve:
+        note = answer.note or "rejected by reviewer"
+        return {
+            "plan": {**state["plan"], "batches": [], "source": "reviewer", "note": note},
+            "synthesis": {"summary": f"Plan rejected: {note}", "rejected": True},
+        }
+    if answer.batches:
+        plan = PlanRecord(
+            batches=answer.batches, rationale=state["plan"]["rationale"],
+            source="reviewer", note=answer.note or "batches edited by reviewer",
+        )
+        return {"plan": plan}
+    return {}
+
+
+# --- workers --------------------------------------------------------------------------
+
+
+def dispatch_batch(state: SupervisorState) -> list[Send] | Literal["detect_conflicts"]:
+    """Fan the current batch out as parallel `Send`s, or move on when batches are done."""
+    index, batches = state["batch_index"], state["plan"]["batches"]
+    if index >= len(batches):
+        return "detect_conflicts"
+    specs = {w["name"]: w for w in state["workers"]}
+    results = state.get("results", {})
+    context = [
+        {"worker": r["worker"], **(r["report"] or {})}
+        for r in results.values()
+        if r["report"] is not None
+    ]
+    return [
+        Send(
+            "run_worker",
+            WorkerTask(task=state["task"], worker=specs[name], batch=index,
+                       context=context, failed_with=None),
+        )
+        for name in batches[index]
+    ]
+
+
+def _attempts(runtime: Runtime[AgentContext]) -> int:
+    return runtime.execution_info.node_attempt if runtime.execution_info else 1
+
+
+async def _work(
+    task: WorkerTask, runtime: Runtime[AgentContext], *, role: str, status: Literal["ok", "fallback"]
+) -> dict[str, Any]:
+    worker = task["worker"]
+    report, usage = await run_role_agent(
+        agent_context(runtime).model_for(worker["name"]),
+        agent=worker["name"],
+        role=role,
+        task=task["task"],
+        context=task["context"],
+        tool_names=worker.get("tools", []),
+        max_steps=MAX_TOOL_STEPS,
+    )
+    result = WorkerResult(
+        worker=worker["name"], status=status, report=report.model_dump(),
+        error=task["failed_with"], attempts=_attempts(runtime), batch=task["batch"],
+    )
+    runtime.stream_writer({"worker": worker["name"], "status": status, "batch": task["batch"]})
+    return {"results": {worker["name"]: result}, "usage": usage}
+
+
+async def run_worker(task: WorkerTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    return await _work(task, runtime, role=task["worker"]["role"], status="ok")
+
+
+async def run_fallback(task: WorkerTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    role = f"{FALLBACK_ROLE}\nTheir role was: {task['worker']['role']}"
+    return await _work(task, runtime, role=role, status="fallback")
+
+
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:1_000]
+
+
+def failed_result(task: WorkerTask, error: str) -> dict[str, Any]:
+    name = task["worker"]["name"]
+    result = WorkerResult(worker=name, status="failed", report=None, error=error,
+                          attempts=0, batch=task["batch"])
+    return {"results": {name: result}}
+
+
+def worker_failed(task: WorkerTask, error: NodeError) -> Command[Any]:
+    """Retries are exhausted: hand the work to the fallback worker."""
+    return Command(goto=Send("run_fallback", {**task, "failed_with": describe(error.error)}))
+
+
+def fallback_failed(task: WorkerTask, error: NodeError) -> dict[str, Any]:
+    """The fallback failed too: record the failure; sibling results are kept."""
+    first = task["failed_with"] or ""
+    return failed_result(task, f"{first}; fallback: {describe(error.error)}")
+
+
+def collect_batch(state: SupervisorState) -> dict[str, Any]:
+    """Barrier after a batch (deferred until its fallbacks finish too)."""
+    return {"batch_index": state["batch_index"] + 1}
+
+
+# --- conflicts and synthesis ------------------------------------------------------
+
+
+def reports_of(state: SupervisorState) -> dict[str, dict[str, Any]]:
+    return {
+        name: r["report"]
+        for name, r in state.get("results", {}).items()
+        if r["report"] is not None
+    }
+
+
+async def detect_conflicts(state: SupervisorState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    reports = reports_of(state)
+    if len(reports) < 2:
+        return {"conflicts": []}
+    names: Any = Literal[tuple(reports)]
+    finding = create_model(
+        "ConflictFound", __base__=ConflictFound,
+        workers=(list[names], Field(min_length=2, max_length=len(reports))),
+    )
+    schema = create_model(
+        "ConflictScan", __base__=ConflictScan,
+        conflicts=(list[finding], Field(default_factory=list, max_length=6)),  # type: ignore[valid-type]
+    )
+    try:
+        reply = await ask_structured(
+            agent_context(runtime).model_for("conflict_detector"),
+            agent="conflict_detector",
+            system="You compare the workers' reports and list only real contradictions between "
+            "them: the same topic, incompatible claims. List none if they agree.",
+            user=f"Task:\n{state['task']}\n\nReports:\n{json.dumps(reports, ensure_ascii=False)}",
+            schema=schema,
+        )
+    except StructuredOutputError:
+        return {"conflicts": []}
+    conflicts = [
+        Conflict(topic=c.topic, workers=sorted(set(c.workers)), description=c.description)
+        for c in reply.value.conflicts
+        if len(set(c.workers)) >= 2
+    ]
+    return {"conflicts": conflicts, "usage": [reply.usage]}
+
+
+def route_conflicts(state: SupervisorState) -> list[Send] | Literal["synthesize"]:
+    conflicts = state.get("conflicts", [])
+    if not conflicts:
+        return "synthesize"
+    reports = reports_of(state)
+    return [
+        Send(
+            "resolve_conflict",
+            ConflictTask(
+                task=state["task"], conflict=conflict,
+                reports={w: reports[w] for w in conflict["workers"]},
+                conflict_gap=state.get("conflict_gap", 0.25),
+            ),
+        )
+        for conflict in conflicts
+    ]
+
+
+def settle_by_confidence(task: ConflictTask) -> Resolution | None:
+    """The most confident side wins when it leads the next by at least the gap."""
+    ranked = sorted(task["reports"].items(), key=lambda item: -item[1]["confidence"])
+    (best, top), (_, runner_up) = ranked[0], ranked[1]
+    if top["confidence"] - runner_up["confidence"] < task["conflict_gap"]:
+        return None
+    return Resolution(
+        topic=task["conflict"]["topic"], method="confidence", winner=best,
+        resolution=f"{best} was more confident ({top['confidence']:.2f} vs "
+        f"{runner_up['confidence']:.2f}); its position stands.",
+    )
+
+
+async def resolve_conflict(task: ConflictTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    if (settled := settle_by_confidence(task)) is not None:
+        return {"resolutions": [settled]}
+    names: Any = Literal[tuple(task["reports"])]
+    schema = create_model("Arbitration", __base__=Arbitration, winner=(names, ...))
+    reply = await ask_structured(
+        agent_context(runtime).model_for("arbiter"),
+        agent="arbiter",
+        system="You arbitrate a disagreement between workers. Decide whose position is "
+        "better supported and explain the resolution in two sentences.",
+        user=f"Task:\n{task['task']}\n\nConflict: {json.dumps(task['conflict'])}\n\n"
+        f"Reports:\n{json.dumps(task['reports'], ensure_ascii=False)}",
+        schema=schema,
+    )
+    resolution = Resolution(
+        topic=task["conflict"]["topic"], method="arbitration",
+        winner=reply.value.winner, resolution=reply.value.resolution,
+    )
+    return {"resolutions": [resolution], "usage": [reply.usage]}
+
+
+def structured_result(state: SupervisorState, synthesis: Synthesis, note: str) -> dict[str, Any]:
+    """The final result: the synthesiser's text plus what the state already knows for sure."""
+    results = state.get("results", {})
+    resolutions = {r["topic"]: r for r in state.get("resolutions", [])}
+    return {
+        **synthesis.model_dump(),
+        "findings": {
+            name: r["report"]["findings"] if r["report"] else [] for name, r in results.items()
+        },
+        "failed_workers": {
+            name: r["error"] for name, r in results.items() if r["status"] == "failed"
+        },
+        "conflicts": [
+            {**c, "resolution": resolutions.get(c["topic"])} for c in state.get("conflicts", [])
+        ],
+        "note": note,
+    }
+
+
+async def synthesize(state: SupervisorState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    reports = reports_of(state)
+    try:
+        reply = await ask_structured(
+            agent_context(runtime).model_for("synthesizer"),
+            agent="synthesizer",
+            system="You write the team's final answer from the workers' reports and the "
+            "resolved conflicts: a summary, concrete recommendations and a confidence 0-1.",
+            user=f"Task:\n{state['task']}\n\nReports:\n{json.dumps(reports, ensure_ascii=False)}"
+            f"\n\nResolved conflicts:\n{json.dumps(state.get('resolutions', []))}",
+            schema=Synthesis,
+        )
+    except StructuredOutputError as error:
+        # The workers' results are the valuable part; never lose them to a bad summary.
+        confidences = [r["confidence"] for r in reports.values()]
+        fallback = Synthesis(
+            summary=" ".join(r["summary"] for r in reports.values())[:2_000],
+            recommendations=[],
+            confidence=round(sum(confidences) / len(confidences), 2) if confidences else 0.0,
+        )
+        return {"synthesis": structured_result(state, fallback, f"synthesizer failed: {error.problem}")}
+    return {"synthesis": structured_result(state, reply.value, ""), "usage": [reply.usage]}
+
+
+def after_review(state: SupervisorState) -> list[Send] | Literal["detect_conflicts", "__end__"]:
+    if state.get("synthesis", {}).get("rejected"):
+        return "__end__"
+    return dispatch_batch(state)

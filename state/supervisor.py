@@ -1,0 +1,219 @@
+"""Supervisor state, its validated input, and the structured output of its agents."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+
+from state.common import CallUsage, merge_dicts
+
+WORKER_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
+MAX_TASK_CHARS = 20_000
+MAX_WORKERS = 16
+
+
+# --- input -------------------------------------------------------------------------
+
+
+class WorkerSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=WORKER_NAME, description="Identifier, e.g. 'researcher'.")
+    role: str = Field(min_length=1, max_length=4_000, description="The worker's instructions.")
+    tools: list[str] = Field(default_factory=list, max_length=8)
+
+
+DEFAULT_TEAM: tuple[WorkerSpec, ...] = (
+    WorkerSpec(
+        name="researcher",
+        role="Gather the facts the task depends on and state them plainly, with caveats.",
+    ),
+    WorkerSpec(
+        name="analyst",
+        role="Weigh the options against each other and say which is better and why.",
+    ),
+    WorkerSpec(
+        name="critic",
+        role="Look for risks, weak assumptions and what the others may have missed.",
+    ),
+)
+
+
+class SupervisorInput(BaseModel):
+    """What a supervisor run starts from; validated before any work starts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(min_length=1, max_length=MAX_TASK_CHARS)
+    workers: list[WorkerSpec] = Field(
+        default_factory=lambda: list(DEFAULT_TEAM), min_length=1, max_length=MAX_WORKERS
+    )
+    review_plan: bool = Field(
+        default=False, description="Pause after planning for a person to approve the plan."
+    )
+    conflict_gap: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Confidence gap at which a conflict is settled by confidence alone; "
+        "smaller gaps go to LLM arbitration.",
+    )
+
+    @field_validator("task")
+    @classmethod
+    def _task_not_blank(cls, task: str) -> str:
+        if not task.strip():
+            raise ValueError("task must not be blank")
+        return task.strip()
+
+    @field_validator("workers")
+    @classmethod
+    def _unique_names(cls, workers: list[WorkerSpec]) -> list[WorkerSpec]:
+        names = [w.name for w in workers]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"worker names must be unique; repeated: {', '.join(dupes)}")
+        return workers
+
+
+# --- structured agent output ----------------------------------------------------------
+
+
+class PlanStep(BaseModel):
+    worker: str
+    depends_on: list[str] = Field(default_factory=list, max_length=MAX_WORKERS)
+
+
+class Plan(BaseModel):
+    steps: list[PlanStep] = Field(max_length=MAX_WORKERS)
+    rationale: str = Field(max_length=600)
+
+
+def plan_schema(worker_names: list[str]) -> type[Plan]:
+    """The plan schema with worker names as an enum, so constrained decoding cannot invent one."""
+    names: Any = Literal[tuple(worker_names)]
+    step = create_model(
+        "PlanStep",
+        __base__=PlanStep,
+        worker=(names, ...),
+        depends_on=(list[names], Field(default_factory=list, max_length=len(worker_names))),
+    )
+    return create_model(
+        "Plan",
+        __base__=Plan,
+        steps=(list[step], Field(min_length=1, max_length=len(worker_names))),  # type: ignore[valid-type]
+    )
+
+
+class Finding(BaseModel):
+    topic: str = Field(max_length=80, description="A short label, shared across workers.")
+    claim: str = Field(max_length=400)
+
+
+class WorkerReport(BaseModel):
+    summary: str = Field(max_length=1_200)
+    findings: list[Finding] = Field(default_factory=list, max_length=5)
+    confidence: float = Field(ge=0, le=1)
+
+
+class ToolStep(BaseModel):
+    """One ReAct step: call a tool, or finish with the report."""
+
+    action: Literal["tool", "finish"]
+    tool: str = Field(default="", max_length=40)
+    tool_input: str = Field(default="", max_length=400)
+
+
+class ConflictFound(BaseModel):
+    topic: str = Field(max_length=80)
+    workers: list[str] = Field(min_length=2, max_length=MAX_WORKERS)
+    description: str = Field(max_length=400)
+
+
+class ConflictScan(BaseModel):
+    conflicts: list[ConflictFound] = Field(default_factory=list, max_length=6)
+
+
+class Arbitration(BaseModel):
+    winner: str
+    resolution: str = Field(max_length=600)
+
+
+class Synthesis(BaseModel):
+    summary: str = Field(max_length=2_000)
+    recommendations: list[str] = Field(default_factory=list, max_length=6)
+    confidence: float = Field(ge=0, le=1)
+
+
+# --- graph state ------------------------------------------------------------------------
+
+
+class PlanRecord(TypedDict):
+    batches: list[list[str]]
+    rationale: str
+    source: Literal["planner", "fallback", "reviewer"]
+    note: str
+
+
+class WorkerResult(TypedDict):
+    worker: str
+    status: Literal["ok", "fallback", "failed"]
+    report: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    batch: int
+
+
+class Conflict(TypedDict):
+    topic: str
+    workers: list[str]
+    description: str
+
+
+class Resolution(TypedDict):
+    topic: str
+    method: Literal["confidence", "arbitration"]
+    winner: str
+    resolution: str
+
+
+class SupervisorState(TypedDict, total=False):
+    task: str
+    workers: list[dict[str, Any]]
+    review_plan: bool
+    conflict_gap: float
+    plan: PlanRecord
+    batch_index: int
+    results: Annotated[dict[str, WorkerResult], merge_dicts]
+    conflicts: list[Conflict]
+    resolutions: Annotated[list[Resolution], operator.add]
+    synthesis: dict[str, Any]
+    usage: Annotated[list[CallUsage], operator.add]
+
+
+class WorkerTask(TypedDict):
+    """What one `Send` hands a worker: its spec, the task, and earlier batches' results."""
+
+    task: str
+    worker: dict[str, Any]
+    batch: int
+    context: list[dict[str, Any]]
+    failed_with: str | None
+
+
+class ConflictTask(TypedDict):
+    task: str
+    conflict: Conflict
+    reports: dict[str, dict[str, Any]]
+    conflict_gap: float
+
+
+class SupervisorOptions(BaseModel):
+    """How the graph is built: per-attempt timeouts and retry policy (kept for resume)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    worker_timeout_s: float = Field(default=300.0, gt=0, le=3_600)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    backoff_s: float = Field(default=1.0, ge=0, le=60)

@@ -1,0 +1,114 @@
+"""A deterministic chat model for testing graph logic: replies come from a script.
+
+Each call is attributed to an agent (by the system prompt), logged (in memory and,
+optionally, to a file so calls can be counted across processes), and answered by
+that agent's script entry: a reply string, a callable of the messages, an
+exception to raise, or a list of those consumed in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import ConfigDict, Field
+
+Reply = str | BaseException | Callable[[list[BaseMessage]], str]
+Script = dict[str, Reply | Sequence[Reply]]
+
+
+def supervisor_agent(system: str) -> str:
+    """Which supervisor agent a system prompt belongs to; workers by their role's tag."""
+    if "stand in for a teammate" in system:
+        match = re.search(r"Their role was: .*?\[(\w+)\]", system)
+        return f"fallback:{match.group(1) if match else '?'}"
+    if (match := re.search(r"Your role: .*?\[(\w+)\]", system)) is not None:
+        return match.group(1)
+    for marker, agent in (
+        ("supervisor's planner", "planner"),
+        ("compare the workers' reports", "conflict_detector"),
+        ("arbitrate", "arbiter"),
+        ("team's final answer", "synthesizer"),
+    ):
+        if marker in system:
+            return agent
+    return "unknown"
+
+
+class ScriptedChatModel(BaseChatModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    script: dict[str, Any]
+    classify: Callable[[str], str] = supervisor_agent
+    delays: dict[str, float] = Field(default_factory=dict)
+    log_path: str | None = None
+    calls: list[str] = Field(default_factory=list)
+    positions: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def _agent(self, messages: list[BaseMessage]) -> str:
+        system = next((m.text for m in messages if m.type == "system"), "")
+        return self.classify(system)
+
+    def _next_reply(self, agent: str, messages: list[BaseMessage]) -> str:
+        self.calls.append(agent)
+        if self.log_path:
+            with Path(self.log_path).open("a") as log:
+                log.write(f"{agent}\n")
+                log.flush()
+                os.fsync(log.fileno())
+        entry = self.script.get(agent, self.script.get("*"))
+        if entry is None:
+            raise KeyError(f"the script has no reply for agent '{agent}'")
+        if isinstance(entry, list | tuple):
+            index = self.positions.get(agent, 0)
+            self.positions[agent] = index + 1
+            entry = entry[min(index, len(entry) - 1)]
+        if isinstance(entry, BaseException):
+            raise entry
+        if callable(entry):
+            return str(entry(messages))
+        return entry if isinstance(entry, str) else json.dumps(entry)
+
+    def _result(self, text: str, messages: list[BaseMessage]) -> ChatResult:
+        prompt_chars = sum(len(m.text) for m in messages)
+        usage = UsageMetadata(
+            input_tokens=prompt_chars // 4,
+            output_tokens=len(text) // 4,
+            total_tokens=prompt_chars // 4 + len(text) // 4,
+        )
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(text, usage_metadata=usage))])
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self._result(self._next_reply(self._agent(messages), messages), messages)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        agent = self._agent(messages)
+        if delay := self.delays.get(agent, self.delays.get("*", 0.0)):
+            await asyncio.sleep(delay)
+        return self._result(self._next_reply(agent, messages), messages)
