@@ -11,7 +11,8 @@ resolved, and a synthesiser writes the structured result.
 Each worker attempt has a timeout; transient errors are retried with backoff by the
 node's `RetryPolicy`; when retries run out the node's error handler sends the work
 to a fallback worker; if that fails too the failure is recorded and the siblings'
-results are kept. `collect_batch` is deferred, so it waits for fallbacks as well.
+results are kept. `collect_batch` is the batch barrier: it moves on only once every
+worker of the batch has a result, so it also waits for fallbacks.
 """
 
 from __future__ import annotations
@@ -79,8 +80,11 @@ def build(
     builder.add_node(
         "run_fallback", with_default_context(run_fallback, default),
         retry_policy=retry, timeout=worker_timeout_s, error_handler=fallback_failed,
+        destinations=("collect_batch",),
     )
-    builder.add_node("collect_batch", collect_batch, defer=True)
+    builder.add_node(
+        "collect_batch", collect_batch, destinations=("run_worker", "detect_conflicts")
+    )
     builder.add_node(
         "detect_conflicts", with_default_context(detect_conflicts, default),
         retry_policy=agent_retry, timeout=agent_timeout_s,
@@ -100,9 +104,7 @@ def build(
         "review_plan", after_review, ["run_worker", "detect_conflicts", END]
     )
     builder.add_edge("run_worker", "collect_batch")
-    builder.add_conditional_edges(
-        "collect_batch", dispatch_batch, ["run_worker", "detect_conflicts"]
-    )
+    builder.add_edge("run_fallback", "collect_batch")
     builder.add_conditional_edges(
         "detect_conflicts", route_conflicts, ["resolve_conflict", "synthesize"]
     )

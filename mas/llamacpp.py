@@ -19,11 +19,26 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "user"}
+# llama.cpp unrolls string length bounds into grammar rules, and a few hundred
+# characters exceed its limits (it aborts the process); lengths are checked by
+# pydantic after decoding instead, and max_tokens bounds the reply.
+GRAMMAR_UNSAFE_KEYS = {"maxLength", "minLength", "pattern"}
+
+
+def grammar_safe(schema: Any) -> Any:
+    """The JSON schema without the constraints llama.cpp's grammar cannot afford."""
+    if isinstance(schema, dict):
+        return {k: grammar_safe(v) for k, v in schema.items() if k not in GRAMMAR_UNSAFE_KEYS}
+    if isinstance(schema, list):
+        return [grammar_safe(item) for item in schema]
+    return schema
 
 
 class ChatLlamaCpp(BaseChatModel):
     model_path: str
     chat_format: str | None = None
+    fold_system: bool = False
+    """Prepend system text to the first user turn, for templates (Gemma's) with no system role."""
     n_ctx: int = 4096
     max_tokens: int = 512
     temperature: float = 0.2
@@ -54,6 +69,18 @@ class ChatLlamaCpp(BaseChatModel):
             )
         return self._llama
 
+    def _chat_messages(self, messages: list[BaseMessage]) -> list[dict[str, str]]:
+        chat = [{"role": ROLES.get(m.type, "user"), "content": m.text} for m in messages]
+        if not self.fold_system:
+            return chat
+        system = "\n\n".join(m["content"] for m in chat if m["role"] == "system")
+        chat = [m for m in chat if m["role"] != "system"]
+        if system and chat and chat[0]["role"] == "user":
+            chat[0] = {"role": "user", "content": f"{system}\n\n{chat[0]['content']}"}
+        elif system:
+            chat.insert(0, {"role": "user", "content": system})
+        return chat
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -62,12 +89,12 @@ class ChatLlamaCpp(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         schema = kwargs.get("format")
-        response_format = {"type": "json_object", "schema": schema} if schema else None
+        response_format = (
+            {"type": "json_object", "schema": grammar_safe(schema)} if schema else None
+        )
         with self._lock:
             out = self._load().create_chat_completion(
-                messages=[
-                    {"role": ROLES.get(m.type, "user"), "content": m.text} for m in messages
-                ],
+                messages=self._chat_messages(messages),
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
                 repeat_penalty=self.repeat_penalty,

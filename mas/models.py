@@ -82,6 +82,7 @@ def make_model(spec: str | None = None, *, settings: Settings | None = None) -> 
             model_path=str(path),
             # The packaged Gemma GGUF carries no chat template; name it.
             chat_format=None if rest else "gemma",
+            fold_system=not rest,
             n_ctx=settings.context_tokens,
             max_tokens=settings.max_tokens,
         )

@@ -69,14 +69,39 @@ def _problem(error: ValidationError | ValueError) -> str:
     if isinstance(error, ValidationError):
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "output"
-        return f"{where}: {first['msg']}"
+        got = repr(first.get("input"))[:80]
+        return f"{where}: {first['msg']} (got {got})"
     return str(error)
 
 
+def skeleton(node: dict[str, Any], defs: dict[str, Any]) -> Any:
+    """A JSON example of a schema: small models follow a shape better than a schema."""
+    if "$ref" in node:
+        return skeleton(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+    if "enum" in node:
+        return " | ".join(str(v) for v in node["enum"])
+    if "const" in node:
+        return node["const"]
+    if "anyOf" in node:
+        return skeleton(next(o for o in node["anyOf"] if o.get("type") != "null"), defs)
+    kind = node.get("type")
+    if kind == "object":
+        return {name: skeleton(sub, defs) for name, sub in node.get("properties", {}).items()}
+    if kind == "array":
+        return [skeleton(node.get("items", {}), defs)]
+    if kind in ("number", "integer"):
+        low, high = node.get("minimum"), node.get("maximum")
+        return f"<{kind} {low}-{high}>" if low is not None and high is not None else f"<{kind}>"
+    if kind == "boolean":
+        return "<true | false>"
+    return f"<{node.get('description', 'text')}>"
+
+
 def schema_instructions(schema: type[BaseModel]) -> str:
-    return (
-        "Reply with one JSON object and nothing else. It must match this JSON schema:\n"
-        + json.dumps(schema.model_json_schema(), separators=(",", ":"))
+    json_schema = schema.model_json_schema()
+    shape = skeleton(json_schema, json_schema.get("$defs", {}))
+    return "Reply with one JSON object and nothing else, shaped like this:\n" + json.dumps(
+        shape, ensure_ascii=False
     )
 
 

@@ -237,15 +237,25 @@ def worker_failed(task: WorkerTask, error: NodeError) -> Command[Any]:
     return Command(goto=Send("run_fallback", {**task, "failed_with": describe(error.error)}))
 
 
-def fallback_failed(task: WorkerTask, error: NodeError) -> dict[str, Any]:
+def fallback_failed(task: WorkerTask, error: NodeError) -> Command[Any]:
     """The fallback failed too: record the failure; sibling results are kept."""
     first = task["failed_with"] or ""
-    return failed_result(task, f"{first}; fallback: {describe(error.error)}")
+    return Command(
+        update=failed_result(task, f"{first}; fallback: {describe(error.error)}"),
+        goto="collect_batch",
+    )
 
 
-def collect_batch(state: SupervisorState) -> dict[str, Any]:
-    """Barrier after a batch (deferred until its fallbacks finish too)."""
-    return {"batch_index": state["batch_index"] + 1}
+def collect_batch(state: SupervisorState) -> Command[Any]:
+    """Barrier: once every worker of the batch has a result (fallbacks included), dispatch
+    the next batch. Workers and fallbacks finishing in different supersteps each trigger
+    it; only the trigger that completes the batch moves on, so a batch advances once."""
+    index = state["batch_index"]
+    results = state.get("results", {})
+    if any(name not in results for name in state["plan"]["batches"][index]):
+        return Command()
+    advanced: SupervisorState = {**state, "batch_index": index + 1}
+    return Command(update={"batch_index": index + 1}, goto=dispatch_batch(advanced))
 
 
 # --- conflicts and synthesis ------------------------------------------------------

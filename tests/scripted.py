@@ -53,6 +53,7 @@ class ScriptedChatModel(BaseChatModel):
     delays: dict[str, float] = Field(default_factory=dict)
     log_path: str | None = None
     calls: list[str] = Field(default_factory=list)
+    steps: list[tuple[str, int | None]] = Field(default_factory=list)
     positions: dict[str, int] = Field(default_factory=dict)
 
     @property
@@ -63,13 +64,16 @@ class ScriptedChatModel(BaseChatModel):
         system = next((m.text for m in messages if m.type == "system"), "")
         return self.classify(system)
 
-    def _next_reply(self, agent: str, messages: list[BaseMessage]) -> str:
+    def _record(self, agent: str) -> None:
+        """Log a call when it starts, so calls cut short by a timeout or a kill count too."""
         self.calls.append(agent)
         if self.log_path:
             with Path(self.log_path).open("a") as log:
                 log.write(f"{agent}\n")
                 log.flush()
                 os.fsync(log.fileno())
+
+    def _next_reply(self, agent: str, messages: list[BaseMessage]) -> str:
         entry = self.script.get(agent, self.script.get("*"))
         if entry is None:
             raise KeyError(f"the script has no reply for agent '{agent}'")
@@ -99,7 +103,9 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self._result(self._next_reply(self._agent(messages), messages), messages)
+        agent = self._agent(messages)
+        self._record(agent)
+        return self._result(self._next_reply(agent, messages), messages)
 
     async def _agenerate(
         self,
@@ -109,6 +115,9 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         agent = self._agent(messages)
+        step = (run_manager.metadata or {}).get("langgraph_step") if run_manager else None
+        self.steps.append((agent, step))
+        self._record(agent)
         if delay := self.delays.get(agent, self.delays.get("*", 0.0)):
             await asyncio.sleep(delay)
         return self._result(self._next_reply(agent, messages), messages)

@@ -1,0 +1,334 @@
+"""The `mas` command line: run, resume, inspect and administer pattern threads."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+from checkpoints.admin import delete_thread, get_thread, list_threads, prune_thread
+from checkpoints.errors import CheckpointError
+from checkpoints.locks import thread_lock
+from checkpoints.savers import open_saver, resolve_dsn
+from mas import runner
+from mas.errors import InputError, MasError, UnknownThreadError
+from mas.patterns import get_pattern, known_patterns
+from mas.runner import RunEvent, RunResult
+
+app = typer.Typer(
+    name="mas",
+    help="Multi-agent workflow patterns as durable LangGraph graphs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", help="ollama:<model>, llamacpp[:<path.gguf>] (default: MAS_MODEL)"),
+]
+DsnOption = Annotated[
+    str | None, typer.Option("--dsn", help="PostgreSQL URL (default: DATABASE_URL, else embedded)")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the final state as JSON.")]
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """Turn every expected failure into one red line and a non-zero exit."""
+    try:
+        yield
+    except (MasError, CheckpointError) as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        errors.print("[yellow]stopped; the thread's checkpoints are kept (see `mas threads`)[/]")
+        raise typer.Exit(130) from None
+
+
+def parse_json(text: str, option: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{option} is not valid JSON: {error.msg} at char {error.pos}") from None
+
+
+# --- live progress ---------------------------------------------------------------------
+
+
+class ProgressView:
+    """A live table of the graph's nodes: running ones spin, finished ones tick."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.notes: list[str] = []
+
+    def on_event(self, event: RunEvent) -> None:
+        now = time.perf_counter()
+        if event.kind == "node_start":
+            self.rows[event.task_id] = {"node": event.node, "start": now, "end": None, "state": "running"}
+        elif event.kind in ("node_end", "node_error") and event.task_id in self.rows:
+            row = self.rows[event.task_id]
+            row["end"] = now
+            row["state"] = "error" if event.kind == "node_error" else (
+                "waiting" if event.data.get("interrupted") else "done"
+            )
+            if event.kind == "node_error":
+                row["error"] = event.data.get("error", "")
+        elif event.kind == "progress":
+            self.notes.append(", ".join(f"{k}={v}" for k, v in event.data.items()))
+
+    def __rich__(self) -> Panel:
+        table = Table(box=None, show_header=True, header_style="bold")
+        table.add_column("")
+        table.add_column("node")
+        table.add_column("time", justify="right")
+        table.add_column("")
+        now = time.perf_counter()
+        for row in list(self.rows.values())[-20:]:
+            icon: Any = {
+                "running": Spinner("dots"),
+                "done": Text("✓", style="green"),
+                "waiting": Text("⏸", style="yellow"),
+                "error": Text("✗", style="red"),
+            }[row["state"]]
+            elapsed = (row["end"] or now) - row["start"]
+            table.add_row(icon, row["node"], f"{elapsed:.1f}s", Text(row.get("error", "")[:80], style="red"))
+        notes = [Text(note, style="dim") for note in self.notes[-5:]]
+        return Panel(Group(table, *notes), title=self.title, border_style="blue")
+
+
+def with_progress(title: str, call: Callable[[Callable[[RunEvent], None]], RunResult]) -> RunResult:
+    view = ProgressView(title)
+    with Live(view, console=console, refresh_per_second=8, transient=False):
+        return call(view.on_event)
+
+
+# --- results -----------------------------------------------------------------------
+
+
+def render_supervisor(values: dict[str, Any]) -> None:
+    plan = values.get("plan", {})
+    if plan.get("note"):
+        console.print(f"[yellow]plan ({plan.get('source')}):[/] {plan['note']}")
+    workers = Table(title="workers", show_lines=False)
+    for column in ("worker", "batch", "status", "confidence", "summary"):
+        workers.add_column(column)
+    for name, result in values.get("results", {}).items():
+        report = result.get("report") or {}
+        status_style = {"ok": "green", "fallback": "yellow", "failed": "red"}[result["status"]]
+        workers.add_row(
+            name, str(result["batch"]), Text(result["status"], style=status_style),
+            f"{report.get('confidence', 0):.2f}" if report else "-",
+            (report.get("summary") or result.get("error") or "")[:120],
+        )
+    console.print(workers)
+    synthesis = values.get("synthesis") or {}
+    for conflict in synthesis.get("conflicts", []):
+        resolution = conflict.get("resolution") or {}
+        console.print(
+            f"[magenta]conflict[/] {conflict['topic']} ({', '.join(conflict['workers'])}): "
+            f"{resolution.get('method', 'unresolved')} → {resolution.get('winner', '-')}: "
+            f"{resolution.get('resolution', '')}"
+        )
+    body = [Text(synthesis.get("summary", ""))]
+    body += [Text(f"• {r}") for r in synthesis.get("recommendations", [])]
+    if "confidence" in synthesis:
+        body.append(Text(f"confidence {synthesis['confidence']:.2f}", style="bold"))
+    console.print(Panel(Group(*body), title="synthesis", border_style="green"))
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], None]] = {"supervisor": render_supervisor}
+
+
+def report(pattern: str, result: RunResult, as_json: bool) -> None:
+    if as_json:
+        payload = {"thread_id": result.thread_id, "status": result.status,
+                   "interrupts": result.interrupts, "values": dict(result)}
+        typer.echo(json.dumps(payload, default=str, ensure_ascii=False))
+        return
+    if result.status == "interrupted":
+        for pending in result.interrupts:
+            console.print(Panel(json.dumps(pending, indent=2, default=str)[:3_000],
+                                title="waiting for an answer", border_style="yellow"))
+        console.print(f"resume with: mas resume {result.thread_id} --answer '<JSON>'")
+        return
+    RENDERERS.get(pattern, lambda values: console.print_json(data=values, default=str))(dict(result))
+    console.print(f"[dim]thread {result.thread_id} done[/]")
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    pattern: Annotated[str, typer.Argument(help=f"One of: {', '.join(known_patterns())}")],
+    input_json: Annotated[str | None, typer.Option("--input", help="The input as JSON.")] = None,
+    input_file: Annotated[
+        Path | None, typer.Option("--input-file", help="Read the input JSON from a file.")
+    ] = None,
+    thread_id: Annotated[str | None, typer.Option("--thread-id")] = None,
+    model: ModelOption = None,
+    dsn: DsnOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a run of PATTERN and show its progress live."""
+    with clear_errors():
+        get_pattern(pattern)
+        if (input_json is None) == (input_file is None):
+            raise InputError("give the input with exactly one of --input JSON or --input-file PATH")
+        text = input_json if input_json is not None else input_file.read_text()  # type: ignore[union-attr]
+        data = parse_json(text, "--input")
+        result = with_progress(
+            pattern,
+            lambda on_event: runner.run(
+                pattern, data, thread_id=thread_id, model=model, dsn=dsn, on_event=on_event
+            ),
+        )
+        report(pattern, result, as_json)
+
+
+@app.command()
+def resume(
+    thread_id: str,
+    answer: Annotated[
+        str | None, typer.Option("--answer", help="JSON answer to a pending interrupt.")
+    ] = None,
+    model: ModelOption = None,
+    dsn: DsnOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Continue THREAD_ID after a crash, a failure, or with an answer to its interrupt."""
+    with clear_errors():
+        data = parse_json(answer, "--answer") if answer is not None else None
+        result = with_progress(
+            thread_id,
+            lambda on_event: runner.resume(
+                thread_id, answer=data, model=model, dsn=dsn, on_event=on_event
+            ),
+        )
+        with open_saver(dsn) as saver, saver.conn.connection() as conn:  # type: ignore[union-attr]
+            record = get_thread(conn, thread_id)
+        report(record.pattern if record else "", result, as_json)
+
+
+@app.command()
+def threads(
+    limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
+    dsn: DsnOption = None,
+) -> None:
+    """List threads, newest first."""
+    with clear_errors(), open_saver(dsn) as saver, saver.conn.connection() as conn:  # type: ignore[union-attr]
+        records = list_threads(conn, limit=limit)
+    table = Table(title=f"{len(records)} threads")
+    for column in ("thread id", "pattern", "status", "last step", "runs", "updated at", "note"):
+        table.add_column(column)
+    styles = {"done": "green", "running": "blue", "interrupted": "yellow", "failed": "red"}
+    for r in records:
+        table.add_row(
+            r.thread_id, r.pattern, Text(r.status, style=styles[r.status]),
+            "-" if r.last_step is None else str(r.last_step), str(r.runs),
+            r.updated_at.strftime("%Y-%m-%d %H:%M:%S"), (r.error or "")[:60],
+        )
+    console.print(table)
+
+
+@app.command()
+def show(
+    thread_id: str,
+    history: Annotated[bool, typer.Option("--history", help="Also list every checkpoint.")] = False,
+    dsn: DsnOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a thread's current state (and, with --history, its checkpoints)."""
+    with clear_errors(), open_saver(dsn) as saver:
+        with saver.conn.connection() as conn:  # type: ignore[union-attr]
+            record = get_thread(conn, thread_id)
+        if record is None:
+            raise UnknownThreadError(thread_id)
+        graph = get_pattern(record.pattern).build(saver, record.options)
+        config: Any = {"configurable": {"thread_id": thread_id}}
+        state = graph.get_state(config)
+        steps = list(graph.get_state_history(config)) if history else []
+    if as_json:
+        payload = {
+            "thread_id": thread_id, "pattern": record.pattern, "status": record.status,
+            "next": list(state.next), "values": state.values,
+            "interrupts": [i.value for i in state.interrupts],
+            "history": [
+                {"checkpoint_id": s.config["configurable"]["checkpoint_id"],
+                 "step": s.metadata.get("step") if s.metadata else None,
+                 "source": s.metadata.get("source") if s.metadata else None,
+                 "next": list(s.next), "created_at": s.created_at}
+                for s in steps
+            ],
+        }
+        typer.echo(json.dumps(payload, default=str, ensure_ascii=False))
+        return
+    console.print(
+        f"[bold]{thread_id}[/] {record.pattern} · {record.status} · runs {record.runs}"
+        + (f" · next: {', '.join(state.next)}" if state.next else "")
+    )
+    if record.error:
+        console.print(f"[red]{record.error}[/]")
+    console.print_json(data=state.values, default=str)
+    if history:
+        table = Table(title="history (newest first)")
+        for column in ("step", "source", "next", "checkpoint id", "created at"):
+            table.add_column(column)
+        for s in steps:
+            meta = s.metadata or {}
+            table.add_row(
+                str(meta.get("step")), str(meta.get("source")), ", ".join(s.next),
+                s.config["configurable"]["checkpoint_id"], str(s.created_at),
+            )
+        console.print(table)
+
+
+@app.command()
+def graph(pattern: str) -> None:
+    """Print PATTERN's graph as Mermaid."""
+    with clear_errors():
+        module = get_pattern(pattern).module
+    typer.echo(module.graph.get_graph().draw_mermaid())
+
+
+@app.command()
+def delete(thread_id: str, dsn: DsnOption = None) -> None:
+    """Delete a thread and all its checkpoints."""
+    with clear_errors(), open_saver(dsn) as saver:
+        with saver.conn.connection() as conn:  # type: ignore[union-attr]
+            if get_thread(conn, thread_id) is None:
+                raise UnknownThreadError(thread_id)
+        with thread_lock(resolve_dsn(dsn), thread_id), saver.conn.connection() as conn:  # type: ignore[union-attr]
+            delete_thread(conn, thread_id)
+    console.print(f"deleted {thread_id}")
+
+
+@app.command()
+def prune(
+    thread_id: str,
+    keep: Annotated[int, typer.Option(help="How many newest checkpoints to keep.", min=1)] = 10,
+    dsn: DsnOption = None,
+) -> None:
+    """Delete all but the newest KEEP checkpoints of a thread."""
+    with clear_errors(), open_saver(dsn) as saver:
+        with saver.conn.connection() as conn:  # type: ignore[union-attr]
+            if get_thread(conn, thread_id) is None:
+                raise UnknownThreadError(thread_id)
+        with thread_lock(resolve_dsn(dsn), thread_id), saver.conn.connection() as conn:  # type: ignore[union-attr]
+            removed = prune_thread(conn, thread_id, keep=keep)
+    console.print(f"pruned {removed} checkpoints of {thread_id}, kept the newest {keep}")

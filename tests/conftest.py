@@ -1,0 +1,87 @@
+"""Shared fixtures: a real PostgreSQL (embedded pgserver, or DATABASE_URL) and helpers.
+
+The environment is set before anything reads settings, so the runner, the CLI
+subprocesses and the notebooks all use this session's database and data dir.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_session_dir = Path(tempfile.mkdtemp(prefix="mas-tests-"))
+os.environ.setdefault("MAS_DATA_DIR", str(_session_dir / "data"))
+# Tracing is opt-in per test (tests/test_tracing.py sets the keys itself).
+for _key in ("LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY"):
+    os.environ.pop(_key, None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pg_dsn() -> Iterator[str]:
+    """DATABASE_URL if given, else an embedded server in a temp dir, deleted afterwards."""
+    from mas.settings import get_settings
+
+    if url := os.environ.get("DATABASE_URL"):
+        yield url
+        return
+    from checkpoints.embedded import embedded_dsn
+
+    dsn = embedded_dsn(_session_dir, cleanup_mode="delete")
+    os.environ["DATABASE_URL"] = dsn
+    get_settings.cache_clear()
+    yield dsn
+
+
+@pytest.fixture
+def thread_id() -> str:
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def call_log(tmp_path: Path) -> Path:
+    return tmp_path / "calls.log"
+
+
+def logged_calls(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **extra}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    return env
+
+
+def mas_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the `mas` CLI in a new process, the way a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "mas", *args],
+        cwd=ROOT,
+        env=env or subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_mas(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mas", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def json_tail(output: str) -> Any:
+    """The JSON document a `--json` command printed last."""
+    import json
+
+    return json.loads(output.strip().splitlines()[-1])

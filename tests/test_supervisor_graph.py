@@ -1,0 +1,212 @@
+"""Supervisor graph logic on a scripted model: planning, batches, failures, conflicts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from graphs import supervisor
+from nodes.supervisor import PlanError, plan_batches
+from state.supervisor import Plan, PlanStep
+from tests.scripted import ScriptedChatModel
+from tests.scripts import TEAM, plan, report, supervisor_script
+
+
+async def run_graph(script: dict[str, Any], **options: Any) -> tuple[dict[str, Any], ScriptedChatModel]:
+    delays = options.pop("delays", {})
+    task = options.pop("task", {})
+    model = ScriptedChatModel(script=script, delays=delays)
+    graph = supervisor.build(checkpointer=InMemorySaver(), model=model, backoff_s=0.0, **options)
+    config: Any = {"configurable": {"thread_id": "t"}}
+    await graph.ainvoke({"task": "Queue or not?", "workers": TEAM, **task}, config)
+    return (await graph.aget_state(config)).values, model
+
+
+def worker_steps(model: ScriptedChatModel) -> dict[str, int | None]:
+    return {agent: step for agent, step in model.steps if agent in {w["name"] for w in TEAM}}
+
+
+# --- planning ------------------------------------------------------------------------
+
+
+def test_plan_batches_layers_dependencies() -> None:
+    p = Plan(
+        steps=[PlanStep(worker="c", depends_on=["a", "b"]), PlanStep(worker="a"),
+               PlanStep(worker="b", depends_on=["a"])],
+        rationale="",
+    )
+    assert plan_batches(p, ["a", "b", "c"]) == [["a"], ["b"], ["c"]]
+
+
+@pytest.mark.parametrize(
+    ("steps", "problem"),
+    [
+        ([], "empty"),
+        ([PlanStep(worker="zed")], "unknown workers: zed"),
+        ([PlanStep(worker="a", depends_on=["b"]), PlanStep(worker="b", depends_on=["a"])], "cycle"),
+        ([PlanStep(worker="a"), PlanStep(worker="a")], "more than one step"),
+        ([PlanStep(worker="a", depends_on=["c"])], "not in the plan: c"),
+    ],
+)
+def test_plan_batches_rejects_unrunnable_plans(steps: list[PlanStep], problem: str) -> None:
+    with pytest.raises(PlanError, match=problem):
+        plan_batches(Plan(steps=steps, rationale=""), ["a", "b", "c"])
+
+
+async def test_planned_batches_run_in_order_with_parallel_workers_in_one_superstep() -> None:
+    values, model = await run_graph(supervisor_script())
+    assert values["plan"]["batches"] == [["researcher", "analyst"], ["critic"]]
+    assert values["plan"]["source"] == "planner"
+    steps = worker_steps(model)
+    assert steps["researcher"] == steps["analyst"] is not None
+    assert steps["critic"] is not None and steps["critic"] > steps["researcher"]
+
+
+async def test_later_batches_receive_earlier_results_as_context() -> None:
+    seen: list[str] = []
+
+    def critic(messages: list[Any]) -> str:
+        seen.append(messages[-1].text)
+        return json.dumps(report("ok", 0.5))
+
+    await run_graph(supervisor_script(critic=critic))
+    assert "Postgres can queue jobs" in seen[0] and "Use Postgres" in seen[0]
+
+
+async def test_invalid_plan_is_repaired_once() -> None:
+    cyclic = plan(("researcher", ["analyst"]), ("analyst", ["researcher"]))
+    values, model = await run_graph(supervisor_script(planner=[cyclic, plan(("critic", []))]))
+    assert model.calls.count("planner") == 2
+    assert values["plan"]["source"] == "planner"
+    assert values["plan"]["batches"] == [["critic"]]
+
+
+@pytest.mark.parametrize(
+    ("bad_plan", "reason"),
+    [
+        (plan(("researcher", ["analyst"]), ("analyst", ["researcher"])), "cycle"),
+        (plan(("intern", [])), "intern"),
+        ({"steps": [], "rationale": "nothing"}, "steps"),
+        ("not json at all", "Invalid JSON"),
+    ],
+)
+async def test_unrepairable_plan_falls_back_to_one_parallel_batch(bad_plan: Any, reason: str) -> None:
+    values, model = await run_graph(supervisor_script(planner=bad_plan))
+    assert model.calls.count("planner") == 2
+    assert values["plan"]["source"] == "fallback"
+    assert values["plan"]["batches"] == [["researcher", "analyst", "critic"]]
+    assert reason in values["plan"]["note"]
+    assert len(set(worker_steps(model).values())) == 1
+
+
+# --- worker failures -------------------------------------------------------------------
+
+
+async def test_transient_error_is_retried() -> None:
+    script = supervisor_script(analyst=[ConnectionError("reset"), report("Use Postgres", 0.9)])
+    values, model = await run_graph(script)
+    assert model.calls.count("analyst") == 2
+    assert values["results"]["analyst"]["status"] == "ok"
+    assert values["results"]["analyst"]["attempts"] == 2
+
+
+async def test_worker_that_times_out_is_replaced_by_the_fallback() -> None:
+    values, model = await run_graph(
+        supervisor_script(), delays={"analyst": 5.0}, worker_timeout_s=0.2, max_attempts=2
+    )
+    result = values["results"]["analyst"]
+    assert model.calls.count("analyst") == 2
+    assert result["status"] == "fallback"
+    assert "NodeTimeoutError" in result["error"]
+    assert result["report"]["summary"] == "fallback analyst"
+    assert values["results"]["critic"]["status"] == "ok"
+
+
+async def test_permanent_error_is_isolated_and_siblings_are_kept() -> None:
+    script = supervisor_script(
+        analyst=ValueError("bad request"), **{"fallback:analyst": ValueError("still bad")}
+    )
+    values, model = await run_graph(script)
+    assert model.calls.count("analyst") == 1, "a permanent error is not retried"
+    failed = values["results"]["analyst"]
+    assert failed["status"] == "failed" and failed["report"] is None
+    assert "bad request" in failed["error"] and "still bad" in failed["error"]
+    assert values["results"]["researcher"]["status"] == "ok"
+    assert values["results"]["critic"]["status"] == "ok"
+    assert values["synthesis"]["failed_workers"] == {"analyst": failed["error"]}
+
+
+async def test_every_worker_of_a_batch_failing_still_reaches_synthesis() -> None:
+    boom = ValueError("down")
+    script = supervisor_script(
+        planner=plan(("researcher", []), ("analyst", [])),
+        researcher=boom, analyst=boom,
+        **{"fallback:researcher": boom, "fallback:analyst": boom},
+    )
+    values, _ = await run_graph(script)
+    assert {r["status"] for r in values["results"].values()} == {"failed"}
+    assert values["synthesis"]["summary"]
+
+
+# --- conflicts and synthesis --------------------------------------------------------------
+
+
+async def test_conflict_with_a_clear_confidence_gap_is_settled_without_arbitration() -> None:
+    values, model = await run_graph(supervisor_script(), task={"conflict_gap": 0.3})
+    assert "arbiter" not in model.calls
+    (resolution,) = values["resolutions"]
+    assert resolution["method"] == "confidence" and resolution["winner"] == "analyst"
+
+
+async def test_close_conflict_goes_to_llm_arbitration() -> None:
+    values, model = await run_graph(supervisor_script(), task={"conflict_gap": 0.5})
+    assert model.calls.count("arbiter") == 1
+    (resolution,) = values["resolutions"]
+    assert resolution == {
+        "topic": "choice", "method": "arbitration", "winner": "analyst",
+        "resolution": "the database is already there",
+    }
+
+
+async def test_synthesis_is_structured() -> None:
+    values, _ = await run_graph(supervisor_script())
+    synthesis = values["synthesis"]
+    assert synthesis["summary"] == "Use PostgreSQL with SKIP LOCKED."
+    assert synthesis["recommendations"] == ["start with SKIP LOCKED"]
+    assert synthesis["confidence"] == 0.8
+    assert synthesis["findings"]["researcher"] == [{"topic": "queue", "claim": "SKIP LOCKED works"}]
+    assert synthesis["conflicts"][0]["resolution"]["winner"] == "analyst"
+    # planner, three workers, conflict detector, synthesizer (the gap settles the conflict)
+    assert sum(u["calls"] for u in values["usage"]) == 6
+
+
+async def test_failed_synthesizer_keeps_the_workers_results() -> None:
+    values, _ = await run_graph(supervisor_script(synthesizer="garbage"))
+    assert "synthesizer failed" in values["synthesis"]["note"]
+    assert "Use Postgres" in values["synthesis"]["summary"]
+
+
+# --- tools --------------------------------------------------------------------------------
+
+
+async def test_tool_worker_runs_a_bounded_react_loop() -> None:
+    team = [{"name": "researcher", "role": "Compute [researcher]", "tools": ["calculator"]}]
+    step = {"action": "tool", "tool": "calculator", "tool_input": "6*7"}
+    seen: list[str] = []
+
+    def final(messages: list[Any]) -> str:
+        seen.append(messages[-1].text)
+        return json.dumps(report("42", 0.9))
+
+    script = supervisor_script(
+        planner=plan(("researcher", [])),
+        # Always asks for another tool call: the step limit must end the loop.
+        researcher=lambda messages: json.dumps(step) if "tool" in messages[0].text.split("Reply")[0] else final(messages),
+    )
+    values, model = await run_graph(script, task={"workers": team})
+    assert model.calls.count("researcher") == 4 + 1
+    assert "calculator('6*7') -> 42" in seen[0]
+    assert values["results"]["researcher"]["report"]["summary"] == "42"
