@@ -15,7 +15,7 @@ from typing import Literal
 # pgserver resolves a runtime dir at import; without XDG_RUNTIME_DIR (root, CI)
 # platformdirs warns, though the /tmp fallback it uses works.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-import pgserver  # noqa: E402
+import pgserver.postgres_server  # noqa: E402
 
 # pgserver logs every start/stop at INFO; that is noise in a CLI.
 logging.getLogger("pgserver").setLevel(logging.WARNING)
@@ -27,5 +27,5 @@ def embedded_dsn(data_dir: Path, *, cleanup_mode: CleanupMode = "stop") -> str:
     """Start (or join) the embedded server whose data lives in `data_dir` and return its DSN."""
     pgdata = data_dir / "pgdata"
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
+    server = pgserver.postgres_server.get_server(pgdata, cleanup_mode=cleanup_mode)
     return str(server.get_uri())

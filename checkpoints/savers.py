@@ -87,6 +87,27 @@ async def _asetup(saver: AsyncPostgresSaver, pool: AsyncConnectionPool[Any], dsn
 
 
 @contextmanager
+def connection(saver: PostgresSaver) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    """A connection from the saver's pool (or its single connection)."""
+    if isinstance(saver.conn, ConnectionPool):
+        with saver.conn.connection() as conn:
+            yield conn
+    else:
+        yield saver.conn
+
+
+@asynccontextmanager
+async def aconnection(
+    saver: AsyncPostgresSaver,
+) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:
+    if isinstance(saver.conn, AsyncConnectionPool):
+        async with saver.conn.connection() as conn:
+            yield conn
+    else:
+        yield saver.conn
+
+
+@contextmanager
 def open_saver(dsn: str | None = None, *, max_size: int = 10) -> Iterator[PostgresSaver]:
     """A set-up `PostgresSaver` on a pool; the pool closes when the block exits."""
     url = resolve_dsn(dsn)
@@ -99,7 +120,7 @@ def open_saver(dsn: str | None = None, *, max_size: int = 10) -> Iterator[Postgr
         pool.close()
         raise _unavailable(url, error) from None
     with pool:
-        saver = PostgresSaver(pool)  # type: ignore[arg-type]
+        saver = PostgresSaver(pool)
         _setup(saver, pool, url)
         yield saver
 
@@ -119,6 +140,6 @@ async def open_async_saver(
         await pool.close()
         raise _unavailable(url, error) from None
     async with pool:
-        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        saver = AsyncPostgresSaver(pool)
         await _asetup(saver, pool, url)
         yield saver

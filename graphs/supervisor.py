@@ -29,11 +29,10 @@ from nodes.supervisor import (
     after_review,
     collect_batch,
     detect_conflicts,
-    dispatch_batch,
     fallback_failed,
+    plan_review_answer,
     plan_work,
     resolve_conflict,
-    plan_review_answer,
     review_plan,
     route_conflicts,
     run_fallback,
@@ -68,34 +67,48 @@ def build(
 
     builder = StateGraph(SupervisorState, context_schema=AgentContext, input_schema=SupervisorState)
     builder.add_node(
-        "plan_work", with_default_context(plan_work, default),
-        retry_policy=agent_retry, timeout=agent_timeout_s,
+        "plan_work",
+        with_default_context(plan_work, default),
+        retry_policy=agent_retry,
+        timeout=agent_timeout_s,
     )
     builder.add_node("review_plan", review_plan)
     builder.add_node(
-        "run_worker", with_default_context(run_worker, default),
-        retry_policy=retry, timeout=worker_timeout_s, error_handler=worker_failed,
+        "run_worker",
+        with_default_context(run_worker, default),
+        retry_policy=retry,
+        timeout=worker_timeout_s,
+        error_handler=worker_failed,
         destinations=("run_fallback",),
     )
     builder.add_node(
-        "run_fallback", with_default_context(run_fallback, default),
-        retry_policy=retry, timeout=worker_timeout_s, error_handler=fallback_failed,
+        "run_fallback",
+        with_default_context(run_fallback, default),
+        retry_policy=retry,
+        timeout=worker_timeout_s,
+        error_handler=fallback_failed,
         destinations=("collect_batch",),
     )
     builder.add_node(
         "collect_batch", collect_batch, destinations=("run_worker", "detect_conflicts")
     )
     builder.add_node(
-        "detect_conflicts", with_default_context(detect_conflicts, default),
-        retry_policy=agent_retry, timeout=agent_timeout_s,
+        "detect_conflicts",
+        with_default_context(detect_conflicts, default),
+        retry_policy=agent_retry,
+        timeout=agent_timeout_s,
     )
     builder.add_node(
-        "resolve_conflict", with_default_context(resolve_conflict, default),
-        retry_policy=agent_retry, timeout=agent_timeout_s,
+        "resolve_conflict",
+        with_default_context(resolve_conflict, default),
+        retry_policy=agent_retry,
+        timeout=agent_timeout_s,
     )
     builder.add_node(
-        "synthesize", with_default_context(synthesize, default),
-        retry_policy=agent_retry, timeout=agent_timeout_s,
+        "synthesize",
+        with_default_context(synthesize, default),
+        retry_policy=agent_retry,
+        timeout=agent_timeout_s,
     )
 
     builder.add_edge(START, "plan_work")

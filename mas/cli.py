@@ -20,11 +20,12 @@ from rich.text import Text
 from checkpoints.admin import delete_thread, get_thread, list_threads, prune_thread
 from checkpoints.errors import CheckpointError
 from checkpoints.locks import thread_lock
-from checkpoints.savers import open_saver, resolve_dsn
+from checkpoints.savers import connection, open_saver, resolve_dsn
 from mas import runner
 from mas.errors import InputError, MasError, UnknownThreadError
 from mas.patterns import get_pattern, known_patterns
 from mas.runner import RunEvent, RunResult
+from mas.views import progress_view, render_result
 
 app = typer.Typer(
     name="mas",
@@ -79,12 +80,19 @@ class ProgressView:
     def on_event(self, event: RunEvent) -> None:
         now = time.perf_counter()
         if event.kind == "node_start":
-            self.rows[event.task_id] = {"node": event.node, "start": now, "end": None, "state": "running"}
+            self.rows[event.task_id] = {
+                "node": event.node,
+                "start": now,
+                "end": None,
+                "state": "running",
+            }
         elif event.kind in ("node_end", "node_error") and event.task_id in self.rows:
             row = self.rows[event.task_id]
             row["end"] = now
-            row["state"] = "error" if event.kind == "node_error" else (
-                "waiting" if event.data.get("interrupted") else "done"
+            row["state"] = (
+                "error"
+                if event.kind == "node_error"
+                else ("waiting" if event.data.get("interrupted") else "done")
             )
             if event.kind == "node_error":
                 row["error"] = event.data.get("error", "")
@@ -106,13 +114,19 @@ class ProgressView:
                 "error": Text("✗", style="red"),
             }[row["state"]]
             elapsed = (row["end"] or now) - row["start"]
-            table.add_row(icon, row["node"], f"{elapsed:.1f}s", Text(row.get("error", "")[:80], style="red"))
+            table.add_row(
+                icon, row["node"], f"{elapsed:.1f}s", Text(row.get("error", "")[:80], style="red")
+            )
         notes = [Text(note, style="dim") for note in self.notes[-5:]]
         return Panel(Group(table, *notes), title=self.title, border_style="blue")
 
 
-def with_progress(title: str, call: Callable[[Callable[[RunEvent], None]], RunResult]) -> RunResult:
-    view = ProgressView(title)
+def with_progress(
+    title: str,
+    call: Callable[[Callable[[RunEvent], None]], RunResult],
+    pattern: str | None = None,
+) -> RunResult:
+    view = progress_view(pattern, title) or ProgressView(title)
     with Live(view, console=console, refresh_per_second=8, transient=False):
         return call(view.on_event)
 
@@ -120,53 +134,28 @@ def with_progress(title: str, call: Callable[[Callable[[RunEvent], None]], RunRe
 # --- results -----------------------------------------------------------------------
 
 
-def render_supervisor(values: dict[str, Any]) -> None:
-    plan = values.get("plan", {})
-    if plan.get("note"):
-        console.print(f"[yellow]plan ({plan.get('source')}):[/] {plan['note']}")
-    workers = Table(title="workers", show_lines=False)
-    for column in ("worker", "batch", "status", "confidence", "summary"):
-        workers.add_column(column)
-    for name, result in values.get("results", {}).items():
-        report = result.get("report") or {}
-        status_style = {"ok": "green", "fallback": "yellow", "failed": "red"}[result["status"]]
-        workers.add_row(
-            name, str(result["batch"]), Text(result["status"], style=status_style),
-            f"{report.get('confidence', 0):.2f}" if report else "-",
-            (report.get("summary") or result.get("error") or "")[:120],
-        )
-    console.print(workers)
-    synthesis = values.get("synthesis") or {}
-    for conflict in synthesis.get("conflicts", []):
-        resolution = conflict.get("resolution") or {}
-        console.print(
-            f"[magenta]conflict[/] {conflict['topic']} ({', '.join(conflict['workers'])}): "
-            f"{resolution.get('method', 'unresolved')} → {resolution.get('winner', '-')}: "
-            f"{resolution.get('resolution', '')}"
-        )
-    body = [Text(synthesis.get("summary", ""))]
-    body += [Text(f"• {r}") for r in synthesis.get("recommendations", [])]
-    if "confidence" in synthesis:
-        body.append(Text(f"confidence {synthesis['confidence']:.2f}", style="bold"))
-    console.print(Panel(Group(*body), title="synthesis", border_style="green"))
-
-
-RENDERERS: dict[str, Callable[[dict[str, Any]], None]] = {"supervisor": render_supervisor}
-
-
 def report(pattern: str, result: RunResult, as_json: bool) -> None:
     if as_json:
-        payload = {"thread_id": result.thread_id, "status": result.status,
-                   "interrupts": result.interrupts, "values": dict(result)}
+        payload = {
+            "thread_id": result.thread_id,
+            "status": result.status,
+            "interrupts": result.interrupts,
+            "values": dict(result),
+        }
         typer.echo(json.dumps(payload, default=str, ensure_ascii=False))
         return
     if result.status == "interrupted":
         for pending in result.interrupts:
-            console.print(Panel(json.dumps(pending, indent=2, default=str)[:3_000],
-                                title="waiting for an answer", border_style="yellow"))
+            console.print(
+                Panel(
+                    json.dumps(pending, indent=2, default=str)[:3_000],
+                    title="waiting for an answer",
+                    border_style="yellow",
+                )
+            )
         console.print(f"resume with: mas resume {result.thread_id} --answer '<JSON>'")
         return
-    RENDERERS.get(pattern, lambda values: console.print_json(data=values, default=str))(dict(result))
+    render_result(console, pattern, dict(result))
     console.print(f"[dim]thread {result.thread_id} done[/]")
 
 
@@ -197,6 +186,7 @@ def run(
             lambda on_event: runner.run(
                 pattern, data, thread_id=thread_id, model=model, dsn=dsn, on_event=on_event
             ),
+            pattern,
         )
         report(pattern, result, as_json)
 
@@ -214,15 +204,18 @@ def resume(
     """Continue THREAD_ID after a crash, a failure, or with an answer to its interrupt."""
     with clear_errors():
         data = parse_json(answer, "--answer") if answer is not None else None
+        with open_saver(dsn) as saver, connection(saver) as conn:
+            record = get_thread(conn, thread_id)
+        if record is None:
+            raise UnknownThreadError(thread_id)
         result = with_progress(
             thread_id,
             lambda on_event: runner.resume(
                 thread_id, answer=data, model=model, dsn=dsn, on_event=on_event
             ),
+            record.pattern,
         )
-        with open_saver(dsn) as saver, saver.conn.connection() as conn:  # type: ignore[union-attr]
-            record = get_thread(conn, thread_id)
-        report(record.pattern if record else "", result, as_json)
+        report(record.pattern, result, as_json)
 
 
 @app.command()
@@ -231,7 +224,7 @@ def threads(
     dsn: DsnOption = None,
 ) -> None:
     """List threads, newest first."""
-    with clear_errors(), open_saver(dsn) as saver, saver.conn.connection() as conn:  # type: ignore[union-attr]
+    with clear_errors(), open_saver(dsn) as saver, connection(saver) as conn:
         records = list_threads(conn, limit=limit)
     table = Table(title=f"{len(records)} threads")
     for column in ("thread id", "pattern", "status", "last step", "runs", "updated at", "note"):
@@ -239,9 +232,13 @@ def threads(
     styles = {"done": "green", "running": "blue", "interrupted": "yellow", "failed": "red"}
     for r in records:
         table.add_row(
-            r.thread_id, r.pattern, Text(r.status, style=styles[r.status]),
-            "-" if r.last_step is None else str(r.last_step), str(r.runs),
-            r.updated_at.strftime("%Y-%m-%d %H:%M:%S"), (r.error or "")[:60],
+            r.thread_id,
+            r.pattern,
+            Text(r.status, style=styles[r.status]),
+            "-" if r.last_step is None else str(r.last_step),
+            str(r.runs),
+            r.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+            (r.error or "")[:60],
         )
     console.print(table)
 
@@ -255,7 +252,7 @@ def show(
 ) -> None:
     """Show a thread's current state (and, with --history, its checkpoints)."""
     with clear_errors(), open_saver(dsn) as saver:
-        with saver.conn.connection() as conn:  # type: ignore[union-attr]
+        with connection(saver) as conn:
             record = get_thread(conn, thread_id)
         if record is None:
             raise UnknownThreadError(thread_id)
@@ -265,14 +262,20 @@ def show(
         steps = list(graph.get_state_history(config)) if history else []
     if as_json:
         payload = {
-            "thread_id": thread_id, "pattern": record.pattern, "status": record.status,
-            "next": list(state.next), "values": state.values,
+            "thread_id": thread_id,
+            "pattern": record.pattern,
+            "status": record.status,
+            "next": list(state.next),
+            "values": state.values,
             "interrupts": [i.value for i in state.interrupts],
             "history": [
-                {"checkpoint_id": s.config["configurable"]["checkpoint_id"],
-                 "step": s.metadata.get("step") if s.metadata else None,
-                 "source": s.metadata.get("source") if s.metadata else None,
-                 "next": list(s.next), "created_at": s.created_at}
+                {
+                    "checkpoint_id": s.config["configurable"]["checkpoint_id"],
+                    "step": s.metadata.get("step") if s.metadata else None,
+                    "source": s.metadata.get("source") if s.metadata else None,
+                    "next": list(s.next),
+                    "created_at": s.created_at,
+                }
                 for s in steps
             ],
         }
@@ -292,8 +295,11 @@ def show(
         for s in steps:
             meta = s.metadata or {}
             table.add_row(
-                str(meta.get("step")), str(meta.get("source")), ", ".join(s.next),
-                s.config["configurable"]["checkpoint_id"], str(s.created_at),
+                str(meta.get("step")),
+                str(meta.get("source")),
+                ", ".join(s.next),
+                s.config["configurable"]["checkpoint_id"],
+                str(s.created_at),
             )
         console.print(table)
 
@@ -310,10 +316,10 @@ def graph(pattern: str) -> None:
 def delete(thread_id: str, dsn: DsnOption = None) -> None:
     """Delete a thread and all its checkpoints."""
     with clear_errors(), open_saver(dsn) as saver:
-        with saver.conn.connection() as conn:  # type: ignore[union-attr]
+        with connection(saver) as conn:
             if get_thread(conn, thread_id) is None:
                 raise UnknownThreadError(thread_id)
-        with thread_lock(resolve_dsn(dsn), thread_id), saver.conn.connection() as conn:  # type: ignore[union-attr]
+        with thread_lock(resolve_dsn(dsn), thread_id), connection(saver) as conn:
             delete_thread(conn, thread_id)
     console.print(f"deleted {thread_id}")
 
@@ -326,9 +332,9 @@ def prune(
 ) -> None:
     """Delete all but the newest KEEP checkpoints of a thread."""
     with clear_errors(), open_saver(dsn) as saver:
-        with saver.conn.connection() as conn:  # type: ignore[union-attr]
+        with connection(saver) as conn:
             if get_thread(conn, thread_id) is None:
                 raise UnknownThreadError(thread_id)
-        with thread_lock(resolve_dsn(dsn), thread_id), saver.conn.connection() as conn:  # type: ignore[union-attr]
+        with thread_lock(resolve_dsn(dsn), thread_id), connection(saver) as conn:
             removed = prune_thread(conn, thread_id, keep=keep)
     console.print(f"pruned {removed} checkpoints of {thread_id}, kept the newest {keep}")

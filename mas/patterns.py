@@ -2,13 +2,18 @@
 
 A pattern module (graphs/<name>.py) exposes `NAME`, `Input` (the state input
 model), `Options` (build options, kept with the thread so a resume rebuilds the
-same graph), `ANSWERS` (interrupt kind -> answer model factory) and `build`.
+same graph), `ANSWERS` (interrupt kind -> answer model factory), `build`, and
+optionally `check_input` (rules beyond the models) and `role_models` (state ->
+{role: model spec}, for inputs that pick models per role). Every module in graphs/
+that defines `build` is a pattern: adding a file registers it.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import dataclass
+from functools import cache
 from types import ModuleType
 from typing import Any
 
@@ -18,15 +23,25 @@ from pydantic import BaseModel, ValidationError
 
 from mas.errors import InputError, ResumeAnswerError, UnknownPatternError
 
-PATTERN_MODULES = {"supervisor": "graphs.supervisor"}
+
+@cache
+def pattern_modules() -> dict[str, str]:
+    """Pattern name -> module, for every graphs/<name>.py."""
+    import graphs
+
+    return {
+        info.name: f"graphs.{info.name}"
+        for info in pkgutil.iter_modules(graphs.__path__)
+        if not info.name.startswith("_")
+    }
 
 
 def known_patterns() -> list[str]:
-    return sorted(PATTERN_MODULES)
+    return sorted(pattern_modules())
 
 
 def describe_validation(error: ValidationError, *, prefix: str = "") -> str:
-    """'field.path: problem' for each problem, e.g. 'task: String should have at least 1 character'."""
+    """'field.path: problem' per problem, e.g. 'task: String should have at least 1 character'."""
     problems = []
     for item in error.errors()[:5]:
         where = ".".join(str(part) for part in item["loc"]) or "input"
@@ -60,11 +75,18 @@ class Pattern:
                 raise InputError(f"invalid {self.name} input: {error}") from None
         return parsed_state.model_dump(), parsed_options.model_dump()
 
-    def build(self, checkpointer: Checkpointer, options: dict[str, Any]) -> CompiledStateGraph[Any, Any, Any, Any]:
+    def build(
+        self, checkpointer: Checkpointer, options: dict[str, Any]
+    ) -> CompiledStateGraph[Any, Any, Any, Any]:
         graph: CompiledStateGraph[Any, Any, Any, Any] = self.module.build(
             checkpointer=checkpointer, **options
         )
         return graph
+
+    def role_models(self, values: dict[str, Any]) -> dict[str, str]:
+        """Model specs the run's input asks for by role (e.g. a debate's judge)."""
+        pick = getattr(self.module, "role_models", None)
+        return dict(pick(values)) if pick is not None else {}
 
     def answer(self, payload: Any, answer: Any) -> Any:
         """Validate a resume answer against what the pending interrupt asked for."""
@@ -82,6 +104,7 @@ class Pattern:
 
 
 def get_pattern(name: str) -> Pattern:
-    if name not in PATTERN_MODULES:
+    modules = pattern_modules()
+    if name not in modules:
         raise UnknownPatternError(name, known_patterns())
-    return Pattern(name, importlib.import_module(PATTERN_MODULES[name]))
+    return Pattern(name, importlib.import_module(modules[name]))

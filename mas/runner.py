@@ -18,14 +18,17 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
+from psycopg_pool import AsyncConnectionPool
 
 from checkpoints.admin import aget_thread, arecord_run_end, arecord_run_start
 from checkpoints.locks import athread_lock
-from checkpoints.savers import open_async_saver, resolve_dsn
+from checkpoints.savers import aconnection, open_async_saver, resolve_dsn
 from mas.errors import (
+    ModelSpecError,
     ResumeAnswerError,
     RunFailedError,
     ThreadExistsError,
@@ -76,7 +79,9 @@ def new_thread_id(pattern: str) -> str:
     return f"{pattern}-{uuid.uuid4().hex[:12]}"
 
 
-def _model(model: BaseChatModel | str | None, settings: Settings) -> tuple[BaseChatModel, str | None]:
+def _model(
+    model: BaseChatModel | str | None, settings: Settings
+) -> tuple[BaseChatModel, str | None]:
     """The chat model and the spec to remember for resumes (None for a model object)."""
     if isinstance(model, BaseChatModel):
         return model, None
@@ -109,6 +114,17 @@ def _failure(error: Exception, thread_id: str, settings: Settings) -> RunFailedE
     )
 
 
+def _role_models(
+    pattern: Pattern, values: dict[str, Any], settings: Settings
+) -> dict[str, BaseChatModel]:
+    """Models the input asks for by role (e.g. a debate's judge), made up front so a bad
+    spec fails before any work starts."""
+    return {
+        role: make_model(spec, settings=settings)
+        for role, spec in pattern.role_models(values).items()
+    }
+
+
 async def _drive(
     graph: CompiledStateGraph[Any, Any, Any, Any],
     graph_input: Any,
@@ -117,17 +133,22 @@ async def _drive(
     pattern: Pattern,
     thread_id: str,
     model: BaseChatModel,
+    role_models: dict[str, BaseChatModel],
     model_spec: str | None,
     options: dict[str, Any],
     settings: Settings,
     on_event: OnEvent | None,
 ) -> RunResult:
-    async with saver.conn.connection() as conn:  # type: ignore[union-attr]
+    async with aconnection(saver) as conn:
         run_number = await arecord_run_start(conn, thread_id, pattern.name, model_spec, options)
+    pool = saver.conn if isinstance(saver.conn, AsyncConnectionPool) else None
+    context = AgentContext(model=model, models=role_models, db=pool)
     status: Literal["done", "interrupted", "failed"] = "failed"
     error_text: str | None = "stopped before the run finished"
-    with run_trace(settings, thread_id=thread_id, run_number=run_number, pattern=pattern.name) as trace:
-        config: dict[str, Any] = {
+    with run_trace(
+        settings, thread_id=thread_id, run_number=run_number, pattern=pattern.name
+    ) as trace:
+        config: RunnableConfig = {
             "configurable": {"thread_id": thread_id},
             "metadata": {**trace.metadata, "mas_pattern": pattern.name, "mas_run": run_number},
             "callbacks": trace.callbacks,
@@ -136,29 +157,31 @@ async def _drive(
         try:
             async for mode, chunk in graph.astream(
                 graph_input,
-                config,  # type: ignore[arg-type]
-                context=AgentContext(model=model),
+                config,
+                context=context,
                 stream_mode=["tasks", "custom"],
                 durability="sync",
             ):
                 for event in _events(mode, chunk):
                     if on_event is not None:
                         on_event(event)
-            state = await graph.aget_state(config)  # type: ignore[arg-type]
+            state = await graph.aget_state(config)
             interrupts = [i.value for i in state.interrupts]
             status, error_text = ("interrupted" if interrupts else "done"), None
-            return RunResult(state.values, thread_id=thread_id, status=status, interrupts=interrupts)
+            return RunResult(
+                state.values, thread_id=thread_id, status=status, interrupts=interrupts
+            )
         except Exception as error:
             error_text = f"{type(error).__name__}: {error}"[:2_000]
             raise _failure(error, thread_id, settings) from error
         finally:
-            async with saver.conn.connection() as conn:  # type: ignore[union-attr]
+            async with aconnection(saver) as conn:
                 await arecord_run_end(conn, thread_id, status, error_text)
 
 
 async def arun(
     pattern: str,
-    input: dict[str, Any],  # noqa: A002 - the documented public name
+    input: dict[str, Any],
     *,
     thread_id: str | None = None,
     model: BaseChatModel | str | None = None,
@@ -174,21 +197,32 @@ async def arun(
     settings = get_settings()
     thread_id = thread_id or new_thread_id(pattern)
     chat_model, model_spec = _model(model, settings)
+    role_models = _role_models(spec, state_input, settings)
     url = resolve_dsn(dsn)
-    async with open_async_saver(url, max_size=settings.pool_size) as saver:
-        async with athread_lock(url, thread_id):
-            async with saver.conn.connection() as conn:  # type: ignore[union-attr]
-                record = await aget_thread(conn, thread_id)
-            config: Any = {"configurable": {"thread_id": thread_id}}
-            if record is not None or await saver.aget_tuple(config) is not None:
-                if record is not None and record.status == "done":
-                    raise ThreadFinishedError(thread_id)
-                raise ThreadExistsError(thread_id)
-            return await _drive(
-                spec.build(saver, options), state_input, saver=saver, pattern=spec,
-                thread_id=thread_id, model=chat_model, model_spec=model_spec,
-                options=options, settings=settings, on_event=on_event,
-            )
+    async with (
+        open_async_saver(url, max_size=settings.pool_size) as saver,
+        athread_lock(url, thread_id),
+    ):
+        async with aconnection(saver) as conn:
+            record = await aget_thread(conn, thread_id)
+        config: Any = {"configurable": {"thread_id": thread_id}}
+        if record is not None or await saver.aget_tuple(config) is not None:
+            if record is not None and record.status == "done":
+                raise ThreadFinishedError(thread_id)
+            raise ThreadExistsError(thread_id)
+        return await _drive(
+            spec.build(saver, options),
+            state_input,
+            saver=saver,
+            pattern=spec,
+            thread_id=thread_id,
+            model=chat_model,
+            role_models=role_models,
+            model_spec=model_spec,
+            options=options,
+            settings=settings,
+            on_event=on_event,
+        )
 
 
 async def aresume(
@@ -202,39 +236,50 @@ async def aresume(
     """Continue a thread: after a crash or failure, or with `answer` to a pending interrupt."""
     settings = get_settings()
     url = resolve_dsn(dsn)
-    async with open_async_saver(url, max_size=settings.pool_size) as saver:
-        async with athread_lock(url, thread_id):
-            async with saver.conn.connection() as conn:  # type: ignore[union-attr]
-                record = await aget_thread(conn, thread_id)
-            if record is None:
-                raise UnknownThreadError(thread_id)
-            spec = get_pattern(record.pattern)
-            graph = spec.build(saver, record.options)
-            state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
-            if state.interrupts:
-                if answer is None:
-                    raise ResumeAnswerError(
-                        f"thread {thread_id} is waiting for an answer to "
-                        f"{state.interrupts[0].value.get('kind', 'an interrupt')}; "
-                        "pass one with --answer JSON"
-                    )
-                graph_input: Any = Command(resume=spec.answer(state.interrupts[0].value, answer))
-            elif not state.next:
-                raise ThreadFinishedError(thread_id)
-            elif answer is not None:
-                raise ResumeAnswerError(f"thread {thread_id} is not waiting for an answer")
-            else:
-                graph_input = None
-            if model is None and record.model_spec is None:
+    async with (
+        open_async_saver(url, max_size=settings.pool_size) as saver,
+        athread_lock(url, thread_id),
+    ):
+        async with aconnection(saver) as conn:
+            record = await aget_thread(conn, thread_id)
+        if record is None:
+            raise UnknownThreadError(thread_id)
+        spec = get_pattern(record.pattern)
+        graph = spec.build(saver, record.options)
+        state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+        if state.interrupts:
+            if answer is None:
                 raise ResumeAnswerError(
-                    f"thread {thread_id} was started with a model object; pass model= to resume it"
+                    f"thread {thread_id} is waiting for an answer to "
+                    f"{state.interrupts[0].value.get('kind', 'an interrupt')}; "
+                    "pass one with --answer JSON"
                 )
-            chat_model, model_spec = _model(model or record.model_spec, settings)
-            return await _drive(
-                graph, graph_input, saver=saver, pattern=spec, thread_id=thread_id,
-                model=chat_model, model_spec=model_spec or record.model_spec,
-                options=record.options, settings=settings, on_event=on_event,
+            graph_input: Any = Command(resume=spec.answer(state.interrupts[0].value, answer))
+        elif not state.next:
+            raise ThreadFinishedError(thread_id)
+        elif answer is not None:
+            raise ResumeAnswerError(f"thread {thread_id} is not waiting for an answer")
+        else:
+            graph_input = None
+        if model is None and record.model_spec is None:
+            raise ModelSpecError(
+                f"thread {thread_id} was started with a model object; pass model= to resume it"
             )
+        chat_model, model_spec = _model(model or record.model_spec, settings)
+        role_models = _role_models(spec, state.values, settings)
+        return await _drive(
+            graph,
+            graph_input,
+            saver=saver,
+            pattern=spec,
+            thread_id=thread_id,
+            model=chat_model,
+            role_models=role_models,
+            model_spec=model_spec or record.model_spec,
+            options=record.options,
+            settings=settings,
+            on_event=on_event,
+        )
 
 
 def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -249,7 +294,7 @@ def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 def run(
     pattern: str,
-    input: dict[str, Any],  # noqa: A002
+    input: dict[str, Any],
     *,
     thread_id: str | None = None,
     model: BaseChatModel | str | None = None,
@@ -271,6 +316,4 @@ def resume(
     on_event: OnEvent | None = None,
 ) -> RunResult:
     """Synchronous `aresume`."""
-    return _run_sync(
-        aresume(thread_id, answer=answer, model=model, dsn=dsn, on_event=on_event)
-    )
+    return _run_sync(aresume(thread_id, answer=answer, model=model, dsn=dsn, on_event=on_event))

@@ -14,16 +14,20 @@ from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
+from psycopg_pool import AsyncConnectionPool
 
 StateT = TypeVar("StateT")
 
 
 @dataclass(frozen=True)
 class AgentContext:
-    """The models agents use; `models` overrides the default per role (e.g. a judge)."""
+    """What nodes may use: the default model, per-role model overrides (e.g. a judge
+    from another model family), and the run's database pool for patterns whose
+    steps have effects in PostgreSQL (the saga's order tables)."""
 
     model: BaseChatModel
     models: Mapping[str, BaseChatModel] = field(default_factory=dict)
+    db: AsyncConnectionPool[Any] | None = None
 
     def model_for(self, role: str) -> BaseChatModel:
         return self.models.get(role, self.model)
@@ -45,7 +49,8 @@ def agent_context(runtime: Runtime[AgentContext]) -> AgentContext:
 Node = Callable[[StateT, Runtime[AgentContext]], Awaitable[Any]]
 
 
-def with_default_context(node: Node[StateT], default: AgentContext | None) -> Node[StateT]:
+# Returns `Callable[..., Any]` because LangGraph's node protocols take `runtime` by keyword.
+def with_default_context(node: Node[StateT], default: AgentContext | None) -> Callable[..., Any]:
     """`node`, run with `default` whenever the caller passed no context."""
     if default is None:
         return node

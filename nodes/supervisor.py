@@ -65,7 +65,9 @@ def plan_batches(plan: Plan, known: list[str]) -> list[list[str]]:
     while len(done) < len(steps):
         ready = [w for w, deps in steps.items() if w not in done and deps <= done]
         if not ready:
-            raise PlanError("the dependencies form a cycle: " + ", ".join(sorted(set(steps) - done)))
+            raise PlanError(
+                "the dependencies form a cycle: " + ", ".join(sorted(set(steps) - done))
+            )
         batches.append(ready)
         done.update(ready)
     return batches
@@ -127,9 +129,7 @@ class PlanReview(BaseModel):
 
 def review_answer_schema(workers: list[str]) -> type[PlanReview]:
     names: Any = Literal[tuple(workers)]
-    return create_model(
-        "PlanReview", __base__=PlanReview, batches=(list[list[names]] | None, None)
-    )
+    return create_model("PlanReview", __base__=PlanReview, batches=(list[list[names]] | None, None))
 
 
 def plan_review_answer(payload: dict[str, Any]) -> type[PlanReview]:
@@ -143,8 +143,12 @@ def review_plan(state: SupervisorState) -> dict[str, Any]:
         return {}
     names = [w["name"] for w in state["workers"]]
     raw = interrupt(
-        {"kind": "plan_review", "plan": state["plan"], "workers": names,
-         "answer": PlanReview.model_json_schema()}
+        {
+            "kind": "plan_review",
+            "plan": state["plan"],
+            "workers": names,
+            "answer": PlanReview.model_json_schema(),
+        }
     )
     answer = review_answer_schema(names).model_validate(raw)
     if not answer.approve:
@@ -155,8 +159,10 @@ def review_plan(state: SupervisorState) -> dict[str, Any]:
         }
     if answer.batches:
         plan = PlanRecord(
-            batches=answer.batches, rationale=state["plan"]["rationale"],
-            source="reviewer", note=answer.note or "batches edited by reviewer",
+            batches=answer.batches,
+            rationale=state["plan"]["rationale"],
+            source="reviewer",
+            note=answer.note or "batches edited by reviewer",
         )
         return {"plan": plan}
     return {}
@@ -180,8 +186,13 @@ def dispatch_batch(state: SupervisorState) -> list[Send] | Literal["detect_confl
     return [
         Send(
             "run_worker",
-            WorkerTask(task=state["task"], worker=specs[name], batch=index,
-                       context=context, failed_with=None),
+            WorkerTask(
+                task=state["task"],
+                worker=specs[name],
+                batch=index,
+                context=context,
+                failed_with=None,
+            ),
         )
         for name in batches[index]
     ]
@@ -192,7 +203,11 @@ def _attempts(runtime: Runtime[AgentContext]) -> int:
 
 
 async def _work(
-    task: WorkerTask, runtime: Runtime[AgentContext], *, role: str, status: Literal["ok", "fallback"]
+    task: WorkerTask,
+    runtime: Runtime[AgentContext],
+    *,
+    role: str,
+    status: Literal["ok", "fallback"],
 ) -> dict[str, Any]:
     worker = task["worker"]
     report, usage = await run_role_agent(
@@ -205,8 +220,12 @@ async def _work(
         max_steps=MAX_TOOL_STEPS,
     )
     result = WorkerResult(
-        worker=worker["name"], status=status, report=report.model_dump(),
-        error=task["failed_with"], attempts=_attempts(runtime), batch=task["batch"],
+        worker=worker["name"],
+        status=status,
+        report=report.model_dump(),
+        error=task["failed_with"],
+        attempts=_attempts(runtime),
+        batch=task["batch"],
     )
     runtime.stream_writer({"worker": worker["name"], "status": status, "batch": task["batch"]})
     return {"results": {worker["name"]: result}, "usage": usage}
@@ -227,8 +246,9 @@ def describe(error: BaseException) -> str:
 
 def failed_result(task: WorkerTask, error: str) -> dict[str, Any]:
     name = task["worker"]["name"]
-    result = WorkerResult(worker=name, status="failed", report=None, error=error,
-                          attempts=0, batch=task["batch"])
+    result = WorkerResult(
+        worker=name, status="failed", report=None, error=error, attempts=0, batch=task["batch"]
+    )
     return {"results": {name: result}}
 
 
@@ -263,23 +283,25 @@ def collect_batch(state: SupervisorState) -> Command[Any]:
 
 def reports_of(state: SupervisorState) -> dict[str, dict[str, Any]]:
     return {
-        name: r["report"]
-        for name, r in state.get("results", {}).items()
-        if r["report"] is not None
+        name: r["report"] for name, r in state.get("results", {}).items() if r["report"] is not None
     }
 
 
-async def detect_conflicts(state: SupervisorState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+async def detect_conflicts(
+    state: SupervisorState, runtime: Runtime[AgentContext]
+) -> dict[str, Any]:
     reports = reports_of(state)
     if len(reports) < 2:
         return {"conflicts": []}
     names: Any = Literal[tuple(reports)]
     finding = create_model(
-        "ConflictFound", __base__=ConflictFound,
+        "ConflictFound",
+        __base__=ConflictFound,
         workers=(list[names], Field(min_length=2, max_length=len(reports))),
     )
     schema = create_model(
-        "ConflictScan", __base__=ConflictScan,
+        "ConflictScan",
+        __base__=ConflictScan,
         conflicts=(list[finding], Field(default_factory=list, max_length=6)),  # type: ignore[valid-type]
     )
     try:
@@ -310,7 +332,8 @@ def route_conflicts(state: SupervisorState) -> list[Send] | Literal["synthesize"
         Send(
             "resolve_conflict",
             ConflictTask(
-                task=state["task"], conflict=conflict,
+                task=state["task"],
+                conflict=conflict,
                 reports={w: reports[w] for w in conflict["workers"]},
                 conflict_gap=state.get("conflict_gap", 0.25),
             ),
@@ -326,7 +349,9 @@ def settle_by_confidence(task: ConflictTask) -> Resolution | None:
     if top["confidence"] - runner_up["confidence"] < task["conflict_gap"]:
         return None
     return Resolution(
-        topic=task["conflict"]["topic"], method="confidence", winner=best,
+        topic=task["conflict"]["topic"],
+        method="confidence",
+        winner=best,
         resolution=f"{best} was more confident ({top['confidence']:.2f} vs "
         f"{runner_up['confidence']:.2f}); its position stands.",
     )
@@ -347,8 +372,10 @@ async def resolve_conflict(task: ConflictTask, runtime: Runtime[AgentContext]) -
         schema=schema,
     )
     resolution = Resolution(
-        topic=task["conflict"]["topic"], method="arbitration",
-        winner=reply.value.winner, resolution=reply.value.resolution,
+        topic=task["conflict"]["topic"],
+        method="arbitration",
+        winner=reply.value.winner,
+        resolution=reply.value.resolution,
     )
     return {"resolutions": [resolution], "usage": [reply.usage]}
 
@@ -392,7 +419,9 @@ async def synthesize(state: SupervisorState, runtime: Runtime[AgentContext]) -> 
             recommendations=[],
             confidence=round(sum(confidences) / len(confidences), 2) if confidences else 0.0,
         )
-        return {"synthesis": structured_result(state, fallback, f"synthesizer failed: {error.problem}")}
+        return {
+            "synthesis": structured_result(state, fallback, f"synthesizer failed: {error.problem}")
+        }
     return {"synthesis": structured_result(state, reply.value, ""), "usage": [reply.usage]}
 
 

@@ -61,7 +61,9 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def mas_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def mas_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the `mas` CLI in a new process, the way a user would."""
     return subprocess.run(
         [sys.executable, "-m", "mas", *args],
@@ -76,7 +78,11 @@ def mas_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
 def start_mas(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "mas", *args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -5,12 +5,16 @@ MAS_TEST_SCRIPT   path of a JSON script: {agent: reply | [replies]}, where a rep
                   {"raise": "ConnectionError" | "ValueError", "message": "..."}
 MAS_TEST_DELAYS   JSON {agent: seconds} ("*" for every agent)
 MAS_TEST_CALL_LOG path of a file that gets one line per model call (the agent's name)
+MAS_TEST_CLASSIFY "module:function" naming the agent of a system prompt (default: the
+                  supervisor's agents, tests.scripted.supervisor_agent)
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +46,19 @@ def encode(script: dict[str, Any]) -> str:
     return json.dumps({agent: one(entry) for agent, entry in script.items()})
 
 
+def classifier_from_env() -> Callable[[str], str]:
+    module, _, name = os.environ.get(
+        "MAS_TEST_CLASSIFY", "tests.scripted:supervisor_agent"
+    ).partition(":")
+    classify: Callable[[str], str] = getattr(importlib.import_module(module), name)
+    return classify
+
+
 def scripted_from_env() -> ScriptedChatModel:
     script = json.loads(Path(os.environ["MAS_TEST_SCRIPT"]).read_text())
     return ScriptedChatModel(
         script={agent: decode(entry) for agent, entry in script.items()},
+        classify=classifier_from_env(),
         delays=json.loads(os.environ.get("MAS_TEST_DELAYS", "{}")),
         log_path=os.environ.get("MAS_TEST_CALL_LOG"),
     )

@@ -94,7 +94,9 @@ class ScriptedChatModel(BaseChatModel):
             output_tokens=len(text) // 4,
             total_tokens=prompt_chars // 4 + len(text) // 4,
         )
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(text, usage_metadata=usage))])
+        return ChatResult(
+            generations=[ChatGeneration(message=AIMessage(text, usage_metadata=usage))]
+        )
 
     def _generate(
         self,

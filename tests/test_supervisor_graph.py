@@ -12,10 +12,12 @@ from graphs import supervisor
 from nodes.supervisor import PlanError, plan_batches
 from state.supervisor import Plan, PlanStep
 from tests.scripted import ScriptedChatModel
-from tests.scripts import TEAM, plan, report, supervisor_script
+from tests.scripts_supervisor import TEAM, plan, report, supervisor_script
 
 
-async def run_graph(script: dict[str, Any], **options: Any) -> tuple[dict[str, Any], ScriptedChatModel]:
+async def run_graph(
+    script: dict[str, Any], **options: Any
+) -> tuple[dict[str, Any], ScriptedChatModel]:
     delays = options.pop("delays", {})
     task = options.pop("task", {})
     model = ScriptedChatModel(script=script, delays=delays)
@@ -34,8 +36,11 @@ def worker_steps(model: ScriptedChatModel) -> dict[str, int | None]:
 
 def test_plan_batches_layers_dependencies() -> None:
     p = Plan(
-        steps=[PlanStep(worker="c", depends_on=["a", "b"]), PlanStep(worker="a"),
-               PlanStep(worker="b", depends_on=["a"])],
+        steps=[
+            PlanStep(worker="c", depends_on=["a", "b"]),
+            PlanStep(worker="a"),
+            PlanStep(worker="b", depends_on=["a"]),
+        ],
         rationale="",
     )
     assert plan_batches(p, ["a", "b", "c"]) == [["a"], ["b"], ["c"]]
@@ -93,7 +98,9 @@ async def test_invalid_plan_is_repaired_once() -> None:
         ("not json at all", "Invalid JSON"),
     ],
 )
-async def test_unrepairable_plan_falls_back_to_one_parallel_batch(bad_plan: Any, reason: str) -> None:
+async def test_unrepairable_plan_falls_back_to_one_parallel_batch(
+    bad_plan: Any, reason: str
+) -> None:
     values, model = await run_graph(supervisor_script(planner=bad_plan))
     assert model.calls.count("planner") == 2
     assert values["plan"]["source"] == "fallback"
@@ -143,7 +150,8 @@ async def test_every_worker_of_a_batch_failing_still_reaches_synthesis() -> None
     boom = ValueError("down")
     script = supervisor_script(
         planner=plan(("researcher", []), ("analyst", [])),
-        researcher=boom, analyst=boom,
+        researcher=boom,
+        analyst=boom,
         **{"fallback:researcher": boom, "fallback:analyst": boom},
     )
     values, _ = await run_graph(script)
@@ -166,7 +174,9 @@ async def test_close_conflict_goes_to_llm_arbitration() -> None:
     assert model.calls.count("arbiter") == 1
     (resolution,) = values["resolutions"]
     assert resolution == {
-        "topic": "choice", "method": "arbitration", "winner": "analyst",
+        "topic": "choice",
+        "method": "arbitration",
+        "winner": "analyst",
         "resolution": "the database is already there",
     }
 
@@ -204,7 +214,9 @@ async def test_tool_worker_runs_a_bounded_react_loop() -> None:
     script = supervisor_script(
         planner=plan(("researcher", [])),
         # Always asks for another tool call: the step limit must end the loop.
-        researcher=lambda messages: json.dumps(step) if "tool" in messages[0].text.split("Reply")[0] else final(messages),
+        researcher=lambda messages: (
+            json.dumps(step) if "tool" in messages[0].text.split("Reply")[0] else final(messages)
+        ),
     )
     values, model = await run_graph(script, task={"workers": team})
     assert model.calls.count("researcher") == 4 + 1

@@ -50,3 +50,13 @@ def supervisor_script(**overrides: Any) -> dict[str, Any]:
     }
     script.update(overrides)
     return script
+
+
+def notebook_model() -> Any:
+    """The deterministic model notebooks/supervisor.ipynb runs on in the test suite."""
+    from tests.factories import decode
+    from tests.scripted import ScriptedChatModel
+
+    return ScriptedChatModel(
+        script={agent: decode(entry) for agent, entry in supervisor_script().items()}
+    )

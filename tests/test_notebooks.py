@@ -1,0 +1,44 @@
+"""Every notebook in notebooks/ runs top to bottom against this session's database.
+
+Notebook `notebooks/<pattern>.ipynb` runs with
+`MAS_MODEL=factory:tests.scripts_<pattern>:notebook_model`, a deterministic model,
+so the test checks the notebook's code rather than a model's mood.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.conftest import ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAS_MODEL", f"factory:tests.scripts_{path.stem}:notebook_model")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
+    errors = [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+    assert not errors
+    assert any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+
+
+def test_every_pattern_has_a_notebook() -> None:
+    from mas.patterns import known_patterns
+
+    assert {p.stem for p in NOTEBOOKS} >= set(known_patterns())
