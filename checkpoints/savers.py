@@ -8,6 +8,7 @@ transactions and `setup()` creates indexes concurrently), `dict_row` rows, and
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -86,6 +87,14 @@ async def _asetup(saver: AsyncPostgresSaver, pool: AsyncConnectionPool[Any], dsn
     _prepared.add(dsn)
 
 
+def check_reachable(dsn: str) -> None:
+    """Fail in seconds, not after the pool's retry window, when the server is down."""
+    try:
+        psycopg.connect(dsn, connect_timeout=int(CONNECT_TIMEOUT_S), autocommit=True).close()
+    except psycopg.OperationalError as error:
+        raise _unavailable(dsn, error) from None
+
+
 @contextmanager
 def connection(saver: PostgresSaver) -> Iterator[psycopg.Connection[dict[str, Any]]]:
     """A connection from the saver's pool (or its single connection)."""
@@ -111,6 +120,7 @@ async def aconnection(
 def open_saver(dsn: str | None = None, *, max_size: int = 10) -> Iterator[PostgresSaver]:
     """A set-up `PostgresSaver` on a pool; the pool closes when the block exits."""
     url = resolve_dsn(dsn)
+    check_reachable(url)
     pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
         url, min_size=1, max_size=max_size, kwargs=CONNECTION_KWARGS, open=False
     )
@@ -131,6 +141,7 @@ async def open_async_saver(
 ) -> AsyncIterator[AsyncPostgresSaver]:
     """A set-up `AsyncPostgresSaver` on an async pool shared by every graph run on it."""
     url = resolve_dsn(dsn)
+    await asyncio.to_thread(check_reachable, url)
     pool: AsyncConnectionPool[psycopg.AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
         url, min_size=1, max_size=max_size, kwargs=CONNECTION_KWARGS, open=False
     )

@@ -125,9 +125,12 @@ def with_progress(
     title: str,
     call: Callable[[Callable[[RunEvent], None]], RunResult],
     pattern: str | None = None,
+    *,
+    as_json: bool = False,
 ) -> RunResult:
+    """Run `call` under a live view; with --json the view goes to stderr, keeping stdout JSON."""
     view = progress_view(pattern, title) or ProgressView(title)
-    with Live(view, console=console, refresh_per_second=8, transient=False):
+    with Live(view, console=errors if as_json else console, refresh_per_second=8):
         return call(view.on_event)
 
 
@@ -187,6 +190,7 @@ def run(
                 pattern, data, thread_id=thread_id, model=model, dsn=dsn, on_event=on_event
             ),
             pattern,
+            as_json=as_json,
         )
         report(pattern, result, as_json)
 
@@ -214,6 +218,7 @@ def resume(
                 thread_id, answer=data, model=model, dsn=dsn, on_event=on_event
             ),
             record.pattern,
+            as_json=as_json,
         )
         report(record.pattern, result, as_json)
 

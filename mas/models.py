@@ -102,6 +102,8 @@ def _from_factory(spec: str, target: str) -> BaseChatModel:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as error:
         raise ModelSpecError(f"model spec '{spec}': {error}") from None
+    if not callable(factory):
+        raise ModelSpecError(f"model spec '{spec}': {attr} is not callable")
     model = factory()
     if not isinstance(model, BaseChatModel):
         raise ModelSpecError(

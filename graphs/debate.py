@@ -1,0 +1,151 @@
+"""The debate pattern: debaters argue in parallel rounds, rebut each other, and the
+outcome is decided by a judge, a vote, or a person; optionally next to honest baselines.
+
+    confidence_gate --(confident: skip)-----------------------------+
+         |                                                          |
+         v                                                          v
+    [argue x debaters] -> review_round --(next round)--> [argue x debaters] ...
+                               | stopped (round limit, converged, conceded)
+                               +--> judge_verdict --(strategy human / low confidence)--> human_decision
+                               +--> count_votes          (majority_vote, weighted, confidence)
+    ... decision --(compare)--> [run_baseline x (1 + debate's calls)] --> conclude
+                 --------------------------------------------------------> conclude
+
+Each round is one superstep: `Send` fans the debaters out, and `review_round` is the
+barrier that runs once every debater's turn (or recorded failure) is in. Debater calls
+have a timeout and a `RetryPolicy`; when retries run out the error handler records the
+failure and the round goes on without that debater.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Checkpointer, RetryPolicy
+
+from nodes.context import AgentContext, with_default_context
+from nodes.debate import (
+    after_decision,
+    after_gate,
+    after_judge,
+    after_round,
+    argue,
+    baseline_failed,
+    conclude,
+    confidence_gate,
+    count_votes,
+    debater_failed,
+    decision_answer,
+    human_decision,
+    judge_verdict,
+    review_round,
+    run_baseline,
+)
+from state.debate import DebateInput, DebateOptions, DebateState
+
+NAME = "debate"
+
+
+def build(
+    *,
+    checkpointer: Checkpointer = None,
+    model: BaseChatModel | None = None,
+    debater_timeout_s: float = 300.0,
+    agent_timeout_s: float = 600.0,
+    max_attempts: int = 2,
+    backoff_s: float = 1.0,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile the debate graph.
+
+    `model` (or `context=AgentContext(...)` at invoke time) supplies the chat model;
+    `debater_timeout_s` caps one debater's (or baseline's) attempt, `agent_timeout_s` the
+    gate's and judge's; `max_attempts` counts attempts per call, `backoff_s` is the first
+    retry delay.
+    """
+    default = AgentContext(model=model) if model is not None else None
+    retry = RetryPolicy(max_attempts=max_attempts, initial_interval=backoff_s, jitter=False)
+
+    builder = StateGraph(DebateState, context_schema=AgentContext, input_schema=DebateState)
+    builder.add_node(
+        "confidence_gate",
+        with_default_context(confidence_gate, default),
+        retry_policy=retry,
+        timeout=agent_timeout_s,
+    )
+    builder.add_node(
+        "argue",
+        with_default_context(argue, default),
+        retry_policy=retry,
+        timeout=debater_timeout_s,
+        error_handler=debater_failed,
+        destinations=("review_round",),
+    )
+    builder.add_node(
+        "review_round",
+        with_default_context(review_round, default),
+        retry_policy=retry,
+        timeout=agent_timeout_s,
+    )
+    builder.add_node(
+        "judge_verdict",
+        with_default_context(judge_verdict, default),
+        retry_policy=retry,
+        timeout=agent_timeout_s,
+    )
+    builder.add_node("count_votes", count_votes)
+    builder.add_node("human_decision", human_decision)
+    builder.add_node(
+        "run_baseline",
+        with_default_context(run_baseline, default),
+        retry_policy=retry,
+        timeout=debater_timeout_s,
+        error_handler=baseline_failed,
+        destinations=("conclude",),
+    )
+    builder.add_node("conclude", conclude)
+
+    builder.add_edge(START, "confidence_gate")
+    builder.add_conditional_edges(
+        "confidence_gate", after_gate, ["argue", "run_baseline", "conclude"]
+    )
+    builder.add_edge("argue", "review_round")
+    builder.add_conditional_edges(
+        "review_round", after_round, ["argue", "judge_verdict", "count_votes"]
+    )
+    builder.add_conditional_edges(
+        "judge_verdict", after_judge, ["human_decision", "run_baseline", "conclude"]
+    )
+    builder.add_conditional_edges("count_votes", after_decision, ["run_baseline", "conclude"])
+    builder.add_conditional_edges("human_decision", after_decision, ["run_baseline", "conclude"])
+    builder.add_edge("run_baseline", "conclude")
+    builder.add_edge("conclude", END)
+    return builder.compile(checkpointer=checkpointer, name=NAME)
+
+
+def check_input(data: DebateInput) -> None:
+    """Weights and per-debater models must name debaters; weighted votes need weights."""
+    names = {s.name for s in data.stances}
+    for field in ("weights", "debater_models"):
+        if unknown := sorted(set(getattr(data, field)) - names):
+            raise ValueError(
+                f"{field}: unknown debaters {', '.join(unknown)}; debaters: {', '.join(sorted(names))}"
+            )
+    if data.strategy == "weighted" and not data.weights:
+        raise ValueError("weights: strategy 'weighted' needs a weight per debater")
+
+
+def role_models(values: dict[str, Any]) -> dict[str, str]:
+    """Model specs by role: the judge's, and each debater's (`debater:<name>`)."""
+    roles = {f"debater:{name}": spec for name, spec in values.get("debater_models", {}).items()}
+    if judge := values.get("judge_model"):
+        roles["judge"] = judge
+    return roles
+
+
+Input = DebateInput
+Options = DebateOptions
+ANSWERS = {"debate_decision": decision_answer}
+graph = build()

@@ -1,0 +1,82 @@
+"""Scripts for the debate's agents (see tests/scripted.py)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+QUESTION = "Should a five-person team run its own Kafka cluster?"
+STANCES = [
+    {"name": "affirmative", "stance": "Argue that the team should run Kafka."},
+    {"name": "negative", "stance": "Argue that the team should not run Kafka."},
+]
+
+
+def debate_agent(system: str) -> str:
+    """Which debate agent a system prompt belongs to; debaters by their name."""
+    if (match := re.search(r"You are the debater '([\w-]+)'", system)) is not None:
+        return match.group(1)
+    if "independent sample" in system:
+        return "self_consistency"
+    for marker, agent in (
+        ("before any debate", "gate"),
+        ("You moderate a debate", "round_judge"),
+        ("You judge a debate", "judge"),
+        ("You answer the question on your own", "single_agent"),
+    ):
+        if marker in system:
+            return agent
+    return "unknown"
+
+
+def turn(position: str, confidence: float, argument: str = "", *rebuttals: str) -> dict[str, Any]:
+    return {
+        "position": position,
+        "argument": argument or f"{position} holds",
+        "rebuttals": list(rebuttals),
+        "confidence": confidence,
+    }
+
+
+def verdict(winner: str, confidence: float) -> dict[str, Any]:
+    return {
+        "winner": winner,
+        "confidence": confidence,
+        "reasoning": f"{winner} argued better",
+        "decisive_for": ["ops cost is real"],
+        "decisive_against": ["scale might come"],
+    }
+
+
+def check(converged: bool = False, conceded: list[str] | None = None) -> dict[str, Any]:
+    return {"converged": converged, "conceded": conceded or [], "reason": "scripted check"}
+
+
+def solo(position: str, confidence: float) -> dict[str, Any]:
+    return {"position": position, "answer": f"I say {position}", "confidence": confidence}
+
+
+def debate_script(**overrides: Any) -> dict[str, Any]:
+    """Two sides that hold their ground; the judge finds for the negative."""
+    script: dict[str, Any] = {
+        "affirmative": turn("affirmative", 0.6, "Kafka scales"),
+        "negative": turn("negative", 0.8, "Kafka is costly to run"),
+        "round_judge": check(),
+        "judge": verdict("negative", 0.85),
+        "gate": solo("negative", 0.5),
+        "single_agent": solo("negative", 0.7),
+        "self_consistency": solo("negative", 0.7),
+    }
+    script.update(overrides)
+    return script
+
+
+def notebook_model() -> Any:
+    """The deterministic model notebooks/debate.ipynb runs on in the test suite."""
+    from tests.factories import decode
+    from tests.scripted import ScriptedChatModel
+
+    return ScriptedChatModel(
+        script={agent: decode(entry) for agent, entry in debate_script().items()},
+        classify=debate_agent,
+    )

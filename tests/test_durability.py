@@ -1,0 +1,187 @@
+"""Crash, resume, locking and thread admin against real PostgreSQL, across processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+import mas
+from checkpoints.admin import count_checkpoints, get_thread, list_threads, prune_thread
+from checkpoints.errors import ThreadLocked
+from checkpoints.locks import athread_lock
+from checkpoints.savers import CONNECTION_KWARGS
+from tests.conftest import json_tail, logged_calls, mas_cli, start_mas, subprocess_env
+from tests.factories import decode, encode
+from tests.scripted import ScriptedChatModel
+from tests.scripts_supervisor import TEAM, supervisor_script
+
+TASK = {"task": "Queue or not?", "workers": TEAM}
+SCRIPTED = "factory:tests.factories:scripted_from_env"
+
+
+def scripted_env(tmp_path: Path, call_log: Path, delays: dict[str, float] | None = None) -> dict[str, str]:
+    script = tmp_path / "script.json"
+    script.write_text(encode(supervisor_script()))
+    return subprocess_env(
+        MAS_TEST_SCRIPT=str(script),
+        MAS_TEST_CALL_LOG=str(call_log),
+        MAS_TEST_DELAYS=json.dumps(delays or {}),
+    )
+
+
+def wait_for(predicate: Any, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def saved_results(dsn: str, thread_id: str) -> int:
+    """Finished tasks' writes to the `results` channel, as the checkpointer stored them."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM checkpoint_writes WHERE thread_id = %s AND channel = 'results'",
+            (thread_id,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def comparable(values: dict[str, Any]) -> dict[str, Any]:
+    """A run's outcome without what legitimately differs between runs (attempt counts)."""
+    return {
+        "plan": values["plan"],
+        "reports": {name: r["report"] for name, r in values["results"].items()},
+        "statuses": {name: r["status"] for name, r in values["results"].items()},
+        "synthesis": values["synthesis"],
+    }
+
+
+def test_killed_run_resumes_in_a_new_process_without_repeating_finished_workers(
+    tmp_path: Path, pg_dsn: str, thread_id: str
+) -> None:
+    reference_log = tmp_path / "reference.log"
+    reference = mas_cli(
+        "run", "supervisor", "--input", json.dumps(TASK), "--model", SCRIPTED, "--json",
+        env=scripted_env(tmp_path, reference_log),
+    )
+    assert reference.returncode == 0, reference.stderr
+
+    call_log = tmp_path / "calls.log"
+    slow = scripted_env(tmp_path, call_log, delays={"analyst": 60})
+    process = start_mas(
+        "run", "supervisor", "--input", json.dumps(TASK), "--model", SCRIPTED,
+        "--thread-id", thread_id, env=slow,
+    )
+    try:
+        # researcher and analyst run in one batch; kill once researcher's result is durable.
+        wait_for(lambda: saved_results(pg_dsn, thread_id) >= 1, what="researcher's saved result")
+        assert "analyst" in logged_calls(call_log)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    listing = mas_cli("threads", env=slow)
+    assert thread_id in listing.stdout and "failed" in listing.stdout
+
+    resumed = mas_cli("resume", thread_id, "--json", env=scripted_env(tmp_path, call_log))
+    assert resumed.returncode == 0, resumed.stderr
+    final = json_tail(resumed.stdout)
+    assert final["status"] == "done"
+    assert comparable(final["values"]) == comparable(json_tail(reference.stdout)["values"])
+
+    calls = logged_calls(call_log)
+    assert calls.count("planner") == 1
+    assert calls.count("researcher") == 1, "a worker that finished before the kill ran again"
+    assert calls.count("analyst") == 2, "the worker in flight runs again after the resume"
+    assert calls.count("critic") == 1
+
+
+def test_second_process_resuming_a_running_thread_is_refused(
+    tmp_path: Path, thread_id: str, call_log: Path
+) -> None:
+    env = scripted_env(tmp_path, call_log, delays={"analyst": 60})
+    process = start_mas(
+        "run", "supervisor", "--input", json.dumps(TASK), "--model", SCRIPTED,
+        "--thread-id", thread_id, env=env,
+    )
+    try:
+        wait_for(lambda: "analyst" in logged_calls(call_log), what="the run to be in its batch")
+        second = mas_cli("resume", thread_id, env=env)
+        assert second.returncode == 1
+        assert f"thread {thread_id} is already running" in second.stderr
+        listing = mas_cli("threads", env=env)
+        assert thread_id in listing.stdout and "running" in listing.stdout
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+
+async def test_runner_refuses_a_thread_whose_lock_is_held(pg_dsn: str, thread_id: str) -> None:
+    model = ScriptedChatModel(script={a: decode(e) for a, e in supervisor_script().items()})
+    async with athread_lock(pg_dsn, thread_id):
+        with pytest.raises(ThreadLocked, match="already running"):
+            await mas.arun("supervisor", TASK, thread_id=thread_id, model=model)
+    assert (await mas.arun("supervisor", TASK, thread_id=thread_id, model=model)).status == "done"
+
+
+def scripted_model() -> ScriptedChatModel:
+    return ScriptedChatModel(script={a: decode(e) for a, e in supervisor_script().items()})
+
+
+def test_pruned_thread_still_shows_its_state_and_resumes(pg_dsn: str, thread_id: str) -> None:
+    model = scripted_model()
+    paused = mas.run("supervisor", {**TASK, "review_plan": True}, thread_id=thread_id, model=model)
+    assert paused.status == "interrupted"
+    with psycopg.connect(pg_dsn, **CONNECTION_KWARGS) as conn:
+        assert count_checkpoints(conn, thread_id) > 1
+        removed = prune_thread(conn, thread_id, keep=1)
+        assert removed >= 1 and count_checkpoints(conn, thread_id) == 1
+
+    done = mas.resume(thread_id, answer={"approve": True}, model=model)
+    assert done.status == "done" and done["synthesis"]["summary"]
+
+    with psycopg.connect(pg_dsn, **CONNECTION_KWARGS) as conn:
+        prune_thread(conn, thread_id, keep=2)
+        assert count_checkpoints(conn, thread_id) == 2
+        orphans = conn.execute(
+            """SELECT count(*) FROM checkpoint_blobs b WHERE b.thread_id = %s AND NOT EXISTS (
+                 SELECT 1 FROM checkpoints c, jsonb_each_text(c.checkpoint -> 'channel_versions') v
+                 WHERE c.thread_id = b.thread_id AND v.key = b.channel AND v.value = b.version)""",
+            (thread_id,),
+        ).fetchone()
+        assert orphans == {"count": 0}
+    shown = json_tail(mas_cli("show", thread_id, "--json").stdout)
+    assert shown["values"]["synthesis"] == done["synthesis"]
+    assert shown["status"] == "done"
+
+
+def test_thread_listing_reports_status_step_and_pattern(pg_dsn: str, thread_id: str) -> None:
+    model = scripted_model()
+    mas.run("supervisor", {**TASK, "review_plan": True}, thread_id=thread_id, model=model)
+    done_id = mas.run("supervisor", TASK, model=model).thread_id
+    with psycopg.connect(pg_dsn, **CONNECTION_KWARGS) as conn:
+        paused, finished = get_thread(conn, thread_id), get_thread(conn, done_id)
+        assert paused is not None and finished is not None
+        assert (paused.status, paused.pattern) == ("interrupted", "supervisor")
+        assert finished.status == "done" and finished.last_step is not None
+        assert finished.last_step > paused.last_step  # type: ignore[operator]
+        assert {thread_id, done_id} <= {r.thread_id for r in list_threads(conn)}
+
+
+def test_delete_removes_every_row_of_a_thread(pg_dsn: str, thread_id: str) -> None:
+    mas.run("supervisor", TASK, thread_id=thread_id, model=scripted_model())
+    deleted = mas_cli("delete", thread_id)
+    assert deleted.returncode == 0, deleted.stderr
+    with psycopg.connect(pg_dsn) as conn:
+        for table in ("checkpoints", "checkpoint_writes", "checkpoint_blobs", "mas_threads"):
+            row = conn.execute(f"SELECT count(*) FROM {table} WHERE thread_id = %s", (thread_id,))
+            assert row.fetchone() == (0,), table
+    assert "no thread" in mas_cli("show", thread_id).stderr

@@ -1,0 +1,120 @@
+"""Model specs and providers: ChatOllama at its HTTP boundary, the embedded llama.cpp model."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import mas
+from mas.errors import ModelSpecError, ModelUnavailableError
+from mas.llamacpp import ChatLlamaCpp, grammar_safe
+from mas.models import make_model
+from mas.settings import get_settings
+from state.supervisor import WorkerReport
+from tests.fake_ollama import FakeOllama, serve
+from tests.scripted import supervisor_agent
+from tests.scripts_supervisor import TEAM, supervisor_script
+
+
+@pytest.fixture
+def ollama(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOllama]:
+    script = supervisor_script()
+
+    def respond(messages: list[dict[str, Any]]) -> str:
+        system = next((m["content"] for m in messages if m["role"] == "system"), "")
+        return json.dumps(script[supervisor_agent(system)])
+
+    fake = FakeOllama(respond)
+    with serve(fake) as url:
+        monkeypatch.setenv("OLLAMA_HOST", url)
+        get_settings.cache_clear()
+        yield fake
+    get_settings.cache_clear()
+
+
+def test_supervisor_runs_on_chat_ollama_with_schema_constrained_requests(
+    ollama: FakeOllama, thread_id: str
+) -> None:
+    result = mas.run("supervisor", {"task": "Queue or not?", "workers": TEAM},
+                     thread_id=thread_id, model="ollama:fake")
+    assert result.status == "done"
+    assert result["synthesis"]["summary"] == "Use PostgreSQL with SKIP LOCKED."
+    assert len(ollama.requests) == 6
+    for request in ollama.requests:
+        assert request["model"] == "fake"
+        assert request["format"]["type"] == "object" and request["format"]["properties"]
+        assert request["options"]["num_predict"] == get_settings().max_tokens
+    worker_request = next(
+        r for r in ollama.requests if "Your role: Weigh the options" in r["messages"][0]["content"]
+    )
+    assert set(worker_request["format"]["properties"]) == set(WorkerReport.model_fields)
+    # Token usage comes from Ollama's own counts.
+    assert all(u["input_tokens"] > 0 and u["output_tokens"] > 0 for u in result["usage"])
+
+
+def test_missing_ollama_model_says_how_to_pull_it(ollama: FakeOllama) -> None:
+    with pytest.raises(ModelUnavailableError, match="ollama pull llama3.2"):
+        make_model("ollama:llama3.2")
+
+
+def test_unreachable_ollama_names_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:1")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ModelUnavailableError, match=r"unreachable at http://127\.0\.0\.1:1"):
+            make_model("ollama:llama3.2")
+    finally:
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("ollama:", "needs a model name"),
+        ("openai:gpt", "unknown model spec"),
+        ("llamacpp:/nowhere/model.gguf", "no GGUF file"),
+        ("factory:nowhere", "must look like factory:<module>:<callable>"),
+        ("factory:tests.scripts_supervisor:TEAM", "TEAM is not callable"),
+        ("factory:tests.scripts_supervisor:supervisor_script", "returned dict, not a chat model"),
+    ],
+)
+def test_bad_model_specs_are_named(spec: str, problem: str) -> None:
+    with pytest.raises(ModelSpecError, match=problem):
+        make_model(spec)
+
+
+def test_default_spec_is_the_embedded_gemma_model() -> None:
+    model = make_model()
+    assert isinstance(model, ChatLlamaCpp)
+    assert model.model_path.endswith("gemma-3-270m-q4_k_m.gguf") and os.path.isfile(model.model_path)
+    assert model.chat_format == "gemma" and model.fold_system
+
+
+def test_gemma_template_gets_system_text_in_the_first_user_turn() -> None:
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    model = ChatLlamaCpp(model_path="unused.gguf", fold_system=True)
+    chat = model._chat_messages([SystemMessage("be brief"), HumanMessage("hi")])
+    assert chat == [{"role": "user", "content": "be brief\n\nhi"}]
+
+
+def test_grammar_safe_schema_drops_only_string_bounds() -> None:
+    schema = grammar_safe(WorkerReport.model_json_schema())
+    assert "maxLength" not in json.dumps(schema)
+    assert schema["properties"]["findings"]["maxItems"] == 5
+
+
+@pytest.mark.ollama
+def test_real_ollama_when_configured(thread_id: str) -> None:
+    """Opt-in: set OLLAMA_HOST and MAS_TEST_OLLAMA_MODEL to run against a real Ollama."""
+    model = os.environ.get("MAS_TEST_OLLAMA_MODEL")
+    if not os.environ.get("OLLAMA_HOST") or not model:
+        pytest.skip("opt-in: set OLLAMA_HOST and MAS_TEST_OLLAMA_MODEL")
+    result = mas.run("supervisor", {"task": "Name two uses of a hash map.",
+                                    "workers": TEAM[:2]}, thread_id=thread_id,
+                     model=f"ollama:{model}")
+    assert result.status == "done" and result["synthesis"]["summary"]

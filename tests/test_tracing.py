@@ -1,0 +1,87 @@
+"""Tracing with the real Langfuse SDK: spans captured by an in-memory OpenTelemetry exporter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langfuse import Langfuse
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import mas
+from mas.settings import get_settings
+from mas.tracing import trace_id_for
+from tests.scripted import ScriptedChatModel
+from tests.scripts_supervisor import TEAM, supervisor_script
+from tests.factories import decode
+
+PUBLIC_KEY, SECRET_KEY = "pk-lf-test", "sk-lf-test"
+
+
+@pytest.fixture
+def exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    client = Langfuse(
+        public_key=PUBLIC_KEY,
+        secret_key=SECRET_KEY,
+        base_url="http://127.0.0.1:9",
+        tracer_provider=TracerProvider(),
+        span_exporter=exporter,
+    )
+    monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", PUBLIC_KEY)
+    monkeypatch.setenv("LANGFUSE_SECRET_KEY", SECRET_KEY)
+    get_settings.cache_clear()
+    yield exporter
+    client.flush()
+    monkeypatch.delenv("LANGFUSE_PUBLIC_KEY")
+    monkeypatch.delenv("LANGFUSE_SECRET_KEY")
+    get_settings.cache_clear()
+
+
+def names(spans: list[ReadableSpan]) -> list[str]:
+    return [span.name for span in spans]
+
+
+def of_trace(spans: tuple[ReadableSpan, ...], trace_id: str) -> list[ReadableSpan]:
+    return [s for s in spans if s.context is not None and f"{s.context.trace_id:032x}" == trace_id]
+
+
+def attribute(span: ReadableSpan, key: str) -> Any:
+    return (span.attributes or {}).get(key)
+
+
+async def test_run_and_resume_are_traced_in_one_session(
+    exporter: InMemorySpanExporter, thread_id: str
+) -> None:
+    model = ScriptedChatModel(script={a: decode(e) for a, e in supervisor_script().items()})
+    task = {"task": "Queue or not?", "workers": TEAM, "review_plan": True}
+    paused = await mas.arun("supervisor", task, thread_id=thread_id, model=model)
+    assert paused.status == "interrupted"
+    done = await mas.aresume(thread_id, answer={"approve": True}, model=model)
+    assert done.status == "done"
+
+    spans = exporter.get_finished_spans()
+    first, second = of_trace(spans, trace_id_for(thread_id, 1)), of_trace(spans, trace_id_for(thread_id, 2))
+    assert {"plan_work", "review_plan"} <= set(names(first))
+    assert "run_worker" not in names(first)
+    # One span per executed node, each Send branch its own span.
+    assert names(second).count("run_worker") == 3
+    assert {"collect_batch", "detect_conflicts", "synthesize"} <= set(names(second))
+    # LLM calls are spans too: planner (run 1); three workers, detector, synthesizer (run 2).
+    assert names(first).count("ScriptedChatModel") == 1
+    assert names(second).count("ScriptedChatModel") == 5
+    sessions = {attribute(s, "session.id") for s in first + second} - {None}
+    assert sessions == {thread_id}
+    assert len(first) + len(second) == len(spans), "every span belongs to the run's two traces"
+
+
+async def test_without_keys_no_client_is_created(thread_id: str) -> None:
+    from mas import tracing
+
+    before = dict(tracing._clients)
+    model = ScriptedChatModel(script={a: decode(e) for a, e in supervisor_script().items()})
+    result = await mas.arun("supervisor", {"task": "t", "workers": TEAM}, model=model)
+    assert result.status == "done"
+    assert tracing._clients == before
