@@ -26,7 +26,7 @@ class FakeOllama:
 
 def _handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
         def _send_json(self, payload: Any, status: int = 200) -> None:
@@ -52,12 +52,22 @@ def _handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
             text = fake.responder(request["messages"])
             prompt_chars = sum(len(m.get("content", "")) for m in request["messages"])
             chunks = [
-                {"model": request["model"], "created_at": "2026-01-01T00:00:00Z",
-                 "message": {"role": "assistant", "content": text}, "done": False},
-                {"model": request["model"], "created_at": "2026-01-01T00:00:00Z",
-                 "message": {"role": "assistant", "content": ""}, "done": True,
-                 "done_reason": "stop", "prompt_eval_count": prompt_chars // 4,
-                 "eval_count": len(text) // 4, "total_duration": 1_000_000},
+                {
+                    "model": request["model"],
+                    "created_at": "2026-01-01T00:00:00Z",
+                    "message": {"role": "assistant", "content": text},
+                    "done": False,
+                },
+                {
+                    "model": request["model"],
+                    "created_at": "2026-01-01T00:00:00Z",
+                    "message": {"role": "assistant", "content": ""},
+                    "done": True,
+                    "done_reason": "stop",
+                    "prompt_eval_count": prompt_chars // 4,
+                    "eval_count": len(text) // 4,
+                    "total_duration": 1_000_000,
+                },
             ]
             if request.get("stream", True):
                 body = "".join(json.dumps(c) + "\n" for c in chunks).encode()

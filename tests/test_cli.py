@@ -32,8 +32,14 @@ def one_error_line(stderr: str) -> str:
 def test_run_shows_progress_and_a_readable_result(env: dict[str, str], thread_id: str) -> None:
     result = mas_cli("run", "supervisor", "--input", TASK, "--thread-id", thread_id, env=env)
     assert result.returncode == 0, result.stderr
-    for expected in ("plan_work", "run_worker", "synthesize", "synthesis",
-                     "Use PostgreSQL with SKIP LOCKED.", f"thread {thread_id} done"):
+    for expected in (
+        "plan_work",
+        "run_worker",
+        "synthesize",
+        "synthesis",
+        "Use PostgreSQL with SKIP LOCKED.",
+        f"thread {thread_id} done",
+    ):
         assert expected in result.stdout
 
 
@@ -72,7 +78,9 @@ def test_interrupt_then_resume_with_an_answer_then_show_and_threads(
     shown = mas_cli("show", thread_id, "--history", env=env)
     assert shown.returncode == 0, shown.stderr
     assert "history (newest first)" in shown.stdout and "loop" in shown.stdout
-    history = json_tail(mas_cli("show", thread_id, "--history", "--json", env=env).stdout)["history"]
+    history = json_tail(mas_cli("show", thread_id, "--history", "--json", env=env).stdout)[
+        "history"
+    ]
     assert len(history) > 5 and history[-1]["source"] == "input"
 
     listing = mas_cli("threads", env=env)
@@ -109,8 +117,12 @@ def test_graph_prints_mermaid() -> None:
         (["run", "supervisor", "--input", '{"task": "x", "colour": 1}'], "colour: Extra inputs"),
         (["run", "supervisor", "--input", '["task"]'], "must be a JSON object"),
         (
-            ["run", "supervisor", "--input",
-             '{"task": "x", "workers": [{"name": "a", "role": "r", "tools": ["shell"]}]}'],
+            [
+                "run",
+                "supervisor",
+                "--input",
+                '{"task": "x", "workers": [{"name": "a", "role": "r", "tools": ["shell"]}]}',
+            ],
             "unknown tools shell",
         ),
         (["run", "nope", "--input", "{}"], "unknown pattern 'nope'"),
@@ -119,8 +131,10 @@ def test_graph_prints_mermaid() -> None:
         (["show", "no-such-thread"], "no thread 'no-such-thread'"),
         (["graph", "nope"], "unknown pattern 'nope'"),
         (["run", "supervisor", "--input", TASK, "--model", "gpt:4"], "unknown model spec 'gpt:4'"),
-        (["run", "supervisor", "--input", TASK, "--model", "llamacpp:/no/such.gguf"],
-         "no GGUF file at /no/such.gguf"),
+        (
+            ["run", "supervisor", "--input", TASK, "--model", "llamacpp:/no/such.gguf"],
+            "no GGUF file at /no/such.gguf",
+        ),
     ],
 )
 def test_errors_are_one_clear_line(env: dict[str, str], args: list[str], message: str) -> None:

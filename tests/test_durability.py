@@ -25,7 +25,9 @@ TASK = {"task": "Queue or not?", "workers": TEAM}
 SCRIPTED = "factory:tests.factories:scripted_from_env"
 
 
-def scripted_env(tmp_path: Path, call_log: Path, delays: dict[str, float] | None = None) -> dict[str, str]:
+def scripted_env(
+    tmp_path: Path, call_log: Path, delays: dict[str, float] | None = None
+) -> dict[str, str]:
     script = tmp_path / "script.json"
     script.write_text(encode(supervisor_script()))
     return subprocess_env(
@@ -69,7 +71,13 @@ def test_killed_run_resumes_in_a_new_process_without_repeating_finished_workers(
 ) -> None:
     reference_log = tmp_path / "reference.log"
     reference = mas_cli(
-        "run", "supervisor", "--input", json.dumps(TASK), "--model", SCRIPTED, "--json",
+        "run",
+        "supervisor",
+        "--input",
+        json.dumps(TASK),
+        "--model",
+        SCRIPTED,
+        "--json",
         env=scripted_env(tmp_path, reference_log),
     )
     assert reference.returncode == 0, reference.stderr
@@ -77,8 +85,15 @@ def test_killed_run_resumes_in_a_new_process_without_repeating_finished_workers(
     call_log = tmp_path / "calls.log"
     slow = scripted_env(tmp_path, call_log, delays={"analyst": 60})
     process = start_mas(
-        "run", "supervisor", "--input", json.dumps(TASK), "--model", SCRIPTED,
-        "--thread-id", thread_id, env=slow,
+        "run",
+        "supervisor",
+        "--input",
+        json.dumps(TASK),
+        "--model",
+        SCRIPTED,
+        "--thread-id",
+        thread_id,
+        env=slow,
     )
     try:
         # researcher and analyst run in one batch; kill once researcher's result is durable.
@@ -109,8 +124,15 @@ def test_second_process_resuming_a_running_thread_is_refused(
 ) -> None:
     env = scripted_env(tmp_path, call_log, delays={"analyst": 60})
     process = start_mas(
-        "run", "supervisor", "--input", json.dumps(TASK), "--model", SCRIPTED,
-        "--thread-id", thread_id, env=env,
+        "run",
+        "supervisor",
+        "--input",
+        json.dumps(TASK),
+        "--model",
+        SCRIPTED,
+        "--thread-id",
+        thread_id,
+        env=env,
     )
     try:
         wait_for(lambda: "analyst" in logged_calls(call_log), what="the run to be in its batch")

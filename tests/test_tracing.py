@@ -13,9 +13,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import mas
 from mas.settings import get_settings
 from mas.tracing import trace_id_for
+from tests.factories import decode
 from tests.scripted import ScriptedChatModel
 from tests.scripts_supervisor import TEAM, supervisor_script
-from tests.factories import decode
 
 PUBLIC_KEY, SECRET_KEY = "pk-lf-test", "sk-lf-test"
 
@@ -63,7 +63,10 @@ async def test_run_and_resume_are_traced_in_one_session(
     assert done.status == "done"
 
     spans = exporter.get_finished_spans()
-    first, second = of_trace(spans, trace_id_for(thread_id, 1)), of_trace(spans, trace_id_for(thread_id, 2))
+    first, second = (
+        of_trace(spans, trace_id_for(thread_id, 1)),
+        of_trace(spans, trace_id_for(thread_id, 2)),
+    )
     assert {"plan_work", "review_plan"} <= set(names(first))
     assert "run_worker" not in names(first)
     # One span per executed node, each Send branch its own span.
