@@ -9,6 +9,7 @@ bounded by `max_steps`.
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -38,8 +39,9 @@ def task_message(task: str, context: list[dict[str, Any]], observations: list[st
     return "\n\n".join(parts)
 
 
-def tool_step_schema(tool_names: list[str]) -> type[ToolStep]:
-    names: Any = Literal[tuple(tool_names)]
+@cache
+def tool_step_schema(tool_names: tuple[str, ...]) -> type[ToolStep]:
+    names: Any = Literal[tool_names]
     return create_model("ToolStep", __base__=ToolStep, tool=(names, tool_names[0]))
 
 
@@ -58,7 +60,7 @@ async def run_role_agent(
     observations: list[str] = []
     system = worker_prompt(role)
     if tool_names:
-        step_schema = tool_step_schema(tool_names)
+        step_schema = tool_step_schema(tuple(tool_names))
         tool_system = (
             f"{system}\nYou may call these tools: "
             + "; ".join(f"{name}: {TOOLS[name].description}" for name in tool_names)

@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -45,10 +46,16 @@ class Reply(Generic[SchemaT]):
     usage: CallUsage
 
 
+@cache
+def json_schema(schema: type[BaseModel]) -> dict[str, Any]:
+    """`schema`'s JSON schema; cached because pydantic rebuilds it on every call."""
+    return schema.model_json_schema()
+
+
 def constrained(model: BaseChatModel, schema: type[BaseModel]) -> Runnable[Any, BaseMessage]:
     """The model bound to decode only JSON matching `schema`, where the provider supports it."""
     if type(model).__name__ in CONSTRAINED_PROVIDERS:
-        return model.bind(format=schema.model_json_schema())
+        return model.bind(format=json_schema(schema))
     return model
 
 
@@ -97,9 +104,10 @@ def skeleton(node: dict[str, Any], defs: dict[str, Any]) -> Any:
     return f"<{node.get('description', 'text')}>"
 
 
+@cache
 def schema_instructions(schema: type[BaseModel]) -> str:
-    json_schema = schema.model_json_schema()
-    shape = skeleton(json_schema, json_schema.get("$defs", {}))
+    full = json_schema(schema)
+    shape = skeleton(full, full.get("$defs", {}))
     return "Reply with one JSON object and nothing else, shaped like this:\n" + json.dumps(
         shape, ensure_ascii=False
     )

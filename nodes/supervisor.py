@@ -13,25 +13,25 @@ from typing import Any, Literal
 from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send, interrupt
-from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from nodes.agents import run_role_agent
 from nodes.context import AgentContext, agent_context
 from nodes.structured import StructuredOutputError, ask_structured
 from state.supervisor import (
-    Arbitration,
     Conflict,
-    ConflictFound,
-    ConflictScan,
     ConflictTask,
     Plan,
     PlanRecord,
+    PlanReview,
     Resolution,
     SupervisorState,
     Synthesis,
     WorkerResult,
     WorkerTask,
+    arbitration_schema,
+    conflict_scan_schema,
     plan_schema,
+    review_answer_schema,
 )
 
 FALLBACK_ROLE = (
@@ -95,7 +95,7 @@ async def plan_work(state: SupervisorState, runtime: Runtime[AgentContext]) -> d
             agent="planner",
             system=planner_prompt(state["workers"]),
             user=f"Task:\n{state['task']}",
-            schema=plan_schema(names),
+            schema=plan_schema(tuple(names)),
             check=runnable,
         )
     except StructuredOutputError as error:
@@ -115,26 +115,9 @@ async def plan_work(state: SupervisorState, runtime: Runtime[AgentContext]) -> d
     return {"plan": plan, "batch_index": 0, "usage": [reply.usage]}
 
 
-class PlanReview(BaseModel):
-    """A person's answer to the plan review interrupt."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    approve: bool
-    batches: list[list[str]] | None = Field(
-        default=None, description="Replace the plan's batches (only with approve=true)."
-    )
-    note: str = Field(default="", max_length=2_000)
-
-
-def review_answer_schema(workers: list[str]) -> type[PlanReview]:
-    names: Any = Literal[tuple(workers)]
-    return create_model("PlanReview", __base__=PlanReview, batches=(list[list[names]] | None, None))
-
-
 def plan_review_answer(payload: dict[str, Any]) -> type[PlanReview]:
     """The answer model for a pending plan-review interrupt."""
-    return review_answer_schema(payload["workers"])
+    return review_answer_schema(tuple(payload["workers"]))
 
 
 def review_plan(state: SupervisorState) -> dict[str, Any]:
@@ -150,7 +133,7 @@ def review_plan(state: SupervisorState) -> dict[str, Any]:
             "answer": PlanReview.model_json_schema(),
         }
     )
-    answer = review_answer_schema(names).model_validate(raw)
+    answer = review_answer_schema(tuple(names)).model_validate(raw)
     if not answer.approve:
         note = answer.note or "rejected by reviewer"
         return {
@@ -293,17 +276,7 @@ async def detect_conflicts(
     reports = reports_of(state)
     if len(reports) < 2:
         return {"conflicts": []}
-    names: Any = Literal[tuple(reports)]
-    finding = create_model(
-        "ConflictFound",
-        __base__=ConflictFound,
-        workers=(list[names], Field(min_length=2, max_length=len(reports))),
-    )
-    schema = create_model(
-        "ConflictScan",
-        __base__=ConflictScan,
-        conflicts=(list[finding], Field(default_factory=list, max_length=6)),  # type: ignore[valid-type]
-    )
+    schema = conflict_scan_schema(tuple(reports))
     try:
         reply = await ask_structured(
             agent_context(runtime).model_for("conflict_detector"),
@@ -360,8 +333,7 @@ def settle_by_confidence(task: ConflictTask) -> Resolution | None:
 async def resolve_conflict(task: ConflictTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     if (settled := settle_by_confidence(task)) is not None:
         return {"resolutions": [settled]}
-    names: Any = Literal[tuple(task["reports"])]
-    schema = create_model("Arbitration", __base__=Arbitration, winner=(names, ...))
+    schema = arbitration_schema(tuple(task["reports"]))
     reply = await ask_structured(
         agent_context(runtime).model_for("arbiter"),
         agent="arbiter",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from functools import cache
 from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
@@ -90,9 +91,14 @@ class Plan(BaseModel):
     rationale: str = Field(max_length=600)
 
 
-def plan_schema(worker_names: list[str]) -> type[Plan]:
+# Schemas with names as enums are built per team; cached, because building a pydantic
+# model and its JSON schema costs about a millisecond and agents ask on every call.
+
+
+@cache
+def plan_schema(worker_names: tuple[str, ...]) -> type[Plan]:
     """The plan schema with worker names as an enum, so constrained decoding cannot invent one."""
-    names: Any = Literal[tuple(worker_names)]
+    names: Any = Literal[worker_names]
     step = create_model(
         "PlanStep",
         __base__=PlanStep,
@@ -135,9 +141,48 @@ class ConflictScan(BaseModel):
     conflicts: list[ConflictFound] = Field(default_factory=list, max_length=6)
 
 
+@cache
+def conflict_scan_schema(worker_names: tuple[str, ...]) -> type[ConflictScan]:
+    names: Any = Literal[worker_names]
+    finding = create_model(
+        "ConflictFound",
+        __base__=ConflictFound,
+        workers=(list[names], Field(min_length=2, max_length=len(worker_names))),
+    )
+    return create_model(
+        "ConflictScan",
+        __base__=ConflictScan,
+        conflicts=(list[finding], Field(default_factory=list, max_length=6)),  # type: ignore[valid-type]
+    )
+
+
 class Arbitration(BaseModel):
     winner: str
     resolution: str = Field(max_length=600)
+
+
+@cache
+def arbitration_schema(worker_names: tuple[str, ...]) -> type[Arbitration]:
+    names: Any = Literal[worker_names]
+    return create_model("Arbitration", __base__=Arbitration, winner=(names, ...))
+
+
+class PlanReview(BaseModel):
+    """A person's answer to the plan review interrupt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool
+    batches: list[list[str]] | None = Field(
+        default=None, description="Replace the plan's batches (only with approve=true)."
+    )
+    note: str = Field(default="", max_length=2_000)
+
+
+@cache
+def review_answer_schema(worker_names: tuple[str, ...]) -> type[PlanReview]:
+    names: Any = Literal[worker_names]
+    return create_model("PlanReview", __base__=PlanReview, batches=(list[list[names]] | None, None))
 
 
 class Synthesis(BaseModel):

@@ -1,0 +1,1 @@
+"""Performance scripts that print tables (`python -m benchmarks.<name>`); not tests."""
