@@ -77,10 +77,20 @@ async def main(repeats: int) -> None:
             "supervisor, Postgres (sync)", invoker(bare_pg), invoker(ours_pg, context=context)
         )
 
-        async def through_runner() -> None:
+        async def one_call() -> None:
             await mas.arun("supervisor", INPUT, model=model, dsn=dsn)
 
-        await row("supervisor, mas.arun vs bare+Postgres", invoker(bare_pg), through_runner)
+        await row("supervisor, mas.arun (own pool) vs bare+Postgres", invoker(bare_pg), one_call)
+        async with mas.Runner(dsn) as runner:
+
+            async def shared_pool() -> None:
+                await runner.run("supervisor", INPUT, model=model)
+
+            await row(
+                "supervisor, mas.Runner (shared pool) vs bare+Postgres",
+                invoker(bare_pg),
+                shared_pool,
+            )
     print_table(
         f"Framework overhead: median of {repeats} runs, {steps} node transitions per run, "
         f"{machine()}",

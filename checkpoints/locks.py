@@ -7,8 +7,10 @@ crashed run never leaves a thread locked.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 import psycopg
 
@@ -16,25 +18,57 @@ from checkpoints.errors import ThreadLocked
 from checkpoints.schema import thread_lock_key
 
 
-@asynccontextmanager
-async def athread_lock(dsn: str, thread_id: str) -> AsyncIterator[None]:
-    """Hold the thread's lock for the block, or raise `ThreadLocked` at once."""
-    key = thread_lock_key(thread_id)
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
-        row = await cur.fetchone()
-        if not row or not row[0]:
+class ThreadLocks:
+    """Per-thread locks for every run of one process, all held on one dedicated connection.
+
+    A session may hold many advisory locks, so concurrent runs share the connection
+    instead of each pinning one (PostgreSQL's 100-connection default would cap a
+    process at ~100 concurrent runs otherwise). Advisory locks are re-entrant within
+    a session, so the process also tracks the threads it holds itself.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._mutex = asyncio.Lock()  # one statement at a time on the shared connection
+        self._held: set[str] = set()
+
+    async def open(self) -> None:
+        self._conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()  # releases every lock this process holds
+
+    async def _execute(self, sql: str, key: int) -> bool:
+        assert self._conn is not None, "ThreadLocks used before open()"
+        async with self._mutex:
+            cur = await self._conn.execute(sql, (key,))
+            row = await cur.fetchone()
+        return bool(row and row[0])
+
+    @asynccontextmanager
+    async def hold(self, thread_id: str) -> AsyncIterator[None]:
+        """Hold the thread's lock for the block, or raise `ThreadLocked` at once."""
+        key = thread_lock_key(thread_id)
+        if thread_id in self._held:
             raise ThreadLocked(thread_id)
+        self._held.add(thread_id)
         try:
-            yield
+            if not await self._execute("SELECT pg_try_advisory_lock(%s)", key):
+                raise ThreadLocked(thread_id)
+            try:
+                yield
+            finally:
+                if self._conn is not None and not self._conn.closed:
+                    await self._execute("SELECT pg_advisory_unlock(%s)", key)
         finally:
-            if not conn.closed:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            self._held.discard(thread_id)
 
 
 @contextmanager
 def thread_lock(dsn: str, thread_id: str) -> Iterator[None]:
-    """Synchronous twin of `athread_lock`, for admin commands that change a thread."""
+    """Hold one thread's lock on its own connection, for admin commands that change a thread."""
     key = thread_lock_key(thread_id)
     with psycopg.Connection.connect(dsn, autocommit=True) as conn:
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
@@ -45,12 +79,3 @@ def thread_lock(dsn: str, thread_id: str) -> Iterator[None]:
         finally:
             if not conn.closed:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-
-
-LOCK_HELD_SQL = """
-SELECT 1 FROM pg_locks
-WHERE locktype = 'advisory' AND granted
-  AND classid = ((%(key)s >> 32) & x'ffffffff'::bigint)::oid
-  AND objid = (%(key)s & x'ffffffff'::bigint)::oid
-  AND objsubid = 1
-"""

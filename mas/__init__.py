@@ -1,5 +1,5 @@
 """mas-graphs: multi-agent workflow patterns as durable LangGraph graphs."""
 
-from mas.runner import RunEvent, RunResult, aresume, arun, resume, run
+from mas.runner import RunEvent, Runner, RunResult, aresume, arun, resume, run
 
-__all__ = ["RunEvent", "RunResult", "aresume", "arun", "resume", "run"]
+__all__ = ["RunEvent", "RunResult", "Runner", "aresume", "arun", "resume", "run"]

@@ -13,19 +13,19 @@ import asyncio
 import uuid
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import httpx
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from psycopg_pool import AsyncConnectionPool
 
 from checkpoints.admin import aget_thread, arecord_run_end, arecord_run_start
-from checkpoints.locks import athread_lock
+from checkpoints.locks import ThreadLocks
 from checkpoints.savers import aconnection, open_async_saver, resolve_dsn
 from mas.errors import (
     ModelSpecError,
@@ -125,58 +125,213 @@ def _role_models(
     }
 
 
-async def _drive(
-    graph: CompiledStateGraph[Any, Any, Any, Any],
-    graph_input: Any,
+@dataclass(frozen=True)
+class PreparedRun:
+    """A new run whose input and models are validated: nothing has touched the database."""
+
+    pattern: Pattern
+    state_input: dict[str, Any]
+    options: dict[str, Any]
+    thread_id: str
+    model: BaseChatModel
+    model_spec: str | None
+    role_models: dict[str, BaseChatModel]
+
+
+def prepare_run(
+    pattern: str,
+    input: dict[str, Any],
     *,
-    saver: AsyncPostgresSaver,
-    pattern: Pattern,
-    thread_id: str,
-    model: BaseChatModel,
-    role_models: dict[str, BaseChatModel],
-    model_spec: str | None,
-    options: dict[str, Any],
-    settings: Settings,
-    on_event: OnEvent | None,
-) -> RunResult:
-    async with aconnection(saver) as conn:
-        run_number = await arecord_run_start(conn, thread_id, pattern.name, model_spec, options)
-    pool = saver.conn if isinstance(saver.conn, AsyncConnectionPool) else None
-    context = AgentContext(model=model, models=role_models, db=pool)
-    status: Literal["done", "interrupted", "failed"] = "failed"
-    error_text: str | None = "stopped before the run finished"
-    with run_trace(
-        settings, thread_id=thread_id, run_number=run_number, pattern=pattern.name
-    ) as trace:
-        config: RunnableConfig = {
-            "configurable": {"thread_id": thread_id},
-            "metadata": {**trace.metadata, "mas_pattern": pattern.name, "mas_run": run_number},
-            "callbacks": trace.callbacks,
-            "run_name": pattern.name,
-        }
-        try:
-            async for mode, chunk in graph.astream(
-                graph_input,
-                config,
-                context=context,
-                stream_mode=["tasks", "custom"],
-                durability="sync",
-            ):
-                for event in _events(mode, chunk):
-                    if on_event is not None:
-                        on_event(event)
-            state = await graph.aget_state(config)
-            interrupts = [i.value for i in state.interrupts]
-            status, error_text = ("interrupted" if interrupts else "done"), None
-            return RunResult(
-                state.values, thread_id=thread_id, status=status, interrupts=interrupts
+    thread_id: str | None = None,
+    model: BaseChatModel | str | None = None,
+) -> PreparedRun:
+    """Validate a run's input and make its models; raises before any work starts."""
+    spec = get_pattern(pattern)
+    state_input, options = spec.parse(input)
+    settings = get_settings()
+    chat_model, model_spec = _model(model, settings)
+    return PreparedRun(
+        pattern=spec,
+        state_input=state_input,
+        options=options,
+        thread_id=thread_id or new_thread_id(pattern),
+        model=chat_model,
+        model_spec=model_spec,
+        role_models=_role_models(spec, state_input, settings),
+    )
+
+
+class Runner:
+    """Runs and resumes threads on one connection pool and one lock connection.
+
+    `mas.arun` / `mas.aresume` open one for a single call; a process that runs many
+    threads (a service, a batch) keeps one open and runs them concurrently:
+
+        async with Runner() as runner:
+            results = await asyncio.gather(*(runner.run("supervisor", x) for x in inputs))
+    """
+
+    def __init__(self, dsn: str | None = None, *, pool_size: int | None = None) -> None:
+        self._dsn = dsn
+        self._pool_size = pool_size
+        self._stack = AsyncExitStack()
+
+    async def __aenter__(self) -> Runner:
+        settings = get_settings()
+        url = resolve_dsn(self._dsn)
+        self.saver = await self._stack.enter_async_context(
+            open_async_saver(url, max_size=self._pool_size or settings.pool_size)
+        )
+        self._locks = ThreadLocks(url)
+        await self._locks.open()
+        self._stack.push_async_callback(self._locks.close)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
+
+    async def run(
+        self,
+        pattern: str,
+        input: dict[str, Any],
+        *,
+        thread_id: str | None = None,
+        model: BaseChatModel | str | None = None,
+        on_event: OnEvent | None = None,
+    ) -> RunResult:
+        """Start a new run of `pattern` on `input`; returns its final state."""
+        prepared = prepare_run(pattern, input, thread_id=thread_id, model=model)
+        return await self.start(prepared, on_event=on_event)
+
+    async def start(self, run: PreparedRun, *, on_event: OnEvent | None = None) -> RunResult:
+        async with self._locks.hold(run.thread_id):
+            async with aconnection(self.saver) as conn:
+                record = await aget_thread(conn, run.thread_id)
+            config: Any = {"configurable": {"thread_id": run.thread_id}}
+            if record is not None or await self.saver.aget_tuple(config) is not None:
+                if record is not None and record.status == "done":
+                    raise ThreadFinishedError(run.thread_id)
+                raise ThreadExistsError(run.thread_id)
+            return await self._drive(
+                run.pattern.build(self.saver, run.options),
+                run.state_input,
+                pattern=run.pattern,
+                thread_id=run.thread_id,
+                model=run.model,
+                role_models=run.role_models,
+                model_spec=run.model_spec,
+                options=run.options,
+                on_event=on_event,
             )
-        except Exception as error:
-            error_text = f"{type(error).__name__}: {error}"[:2_000]
-            raise _failure(error, thread_id, settings) from error
-        finally:
-            async with aconnection(saver) as conn:
-                await arecord_run_end(conn, thread_id, status, error_text)
+
+    async def resume(
+        self,
+        thread_id: str,
+        *,
+        answer: Any = None,
+        model: BaseChatModel | str | None = None,
+        on_event: OnEvent | None = None,
+    ) -> RunResult:
+        """Continue a thread: after a crash or failure, or with `answer` to an interrupt."""
+        settings = get_settings()
+        async with self._locks.hold(thread_id):
+            async with aconnection(self.saver) as conn:
+                record = await aget_thread(conn, thread_id)
+            if record is None:
+                raise UnknownThreadError(thread_id)
+            spec = get_pattern(record.pattern)
+            graph = spec.build(self.saver, record.options)
+            state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+            graph_input = _resume_input(spec, thread_id, state.interrupts, state.next, answer)
+            if model is None and record.model_spec is None:
+                raise ModelSpecError(
+                    f"thread {thread_id} was started with a model object; pass model= to resume it"
+                )
+            chat_model, model_spec = _model(model or record.model_spec, settings)
+            return await self._drive(
+                graph,
+                graph_input,
+                pattern=spec,
+                thread_id=thread_id,
+                model=chat_model,
+                role_models=_role_models(spec, state.values, settings),
+                model_spec=model_spec or record.model_spec,
+                options=record.options,
+                on_event=on_event,
+            )
+
+    async def _drive(
+        self,
+        graph: CompiledStateGraph[Any, Any, Any, Any],
+        graph_input: Any,
+        *,
+        pattern: Pattern,
+        thread_id: str,
+        model: BaseChatModel,
+        role_models: dict[str, BaseChatModel],
+        model_spec: str | None,
+        options: dict[str, Any],
+        on_event: OnEvent | None,
+    ) -> RunResult:
+        settings = get_settings()
+        async with aconnection(self.saver) as conn:
+            run_number = await arecord_run_start(conn, thread_id, pattern.name, model_spec, options)
+        pool = self.saver.conn if isinstance(self.saver.conn, AsyncConnectionPool) else None
+        context = AgentContext(model=model, models=role_models, db=pool)
+        status: Literal["done", "interrupted", "failed"] = "failed"
+        error_text: str | None = "stopped before the run finished"
+        with run_trace(
+            settings, thread_id=thread_id, run_number=run_number, pattern=pattern.name
+        ) as trace:
+            config: RunnableConfig = {
+                "configurable": {"thread_id": thread_id},
+                "metadata": {**trace.metadata, "mas_pattern": pattern.name, "mas_run": run_number},
+                "callbacks": trace.callbacks,
+                "run_name": pattern.name,
+            }
+            try:
+                async for mode, chunk in graph.astream(
+                    graph_input,
+                    config,
+                    context=context,
+                    stream_mode=["tasks", "custom"],
+                    durability="sync",
+                ):
+                    for event in _events(mode, chunk):
+                        if on_event is not None:
+                            on_event(event)
+                state = await graph.aget_state(config)
+                interrupts = [i.value for i in state.interrupts]
+                status, error_text = ("interrupted" if interrupts else "done"), None
+                return RunResult(
+                    state.values, thread_id=thread_id, status=status, interrupts=interrupts
+                )
+            except Exception as error:
+                error_text = f"{type(error).__name__}: {error}"[:2_000]
+                raise _failure(error, thread_id, settings) from error
+            finally:
+                async with aconnection(self.saver) as conn:
+                    await arecord_run_end(conn, thread_id, status, error_text)
+
+
+def _resume_input(
+    pattern: Pattern, thread_id: str, interrupts: Any, next_nodes: tuple[str, ...], answer: Any
+) -> Any:
+    """What to feed the graph on resume: the validated answer to a pending interrupt,
+    or nothing (continue from the last checkpoint)."""
+    if interrupts:
+        if answer is None:
+            kind = interrupts[0].value.get("kind", "an interrupt")
+            raise ResumeAnswerError(
+                f"thread {thread_id} is waiting for an answer to {kind}; "
+                "pass one with --answer JSON"
+            )
+        return Command(resume=pattern.answer(interrupts[0].value, answer))
+    if not next_nodes:
+        raise ThreadFinishedError(thread_id)
+    if answer is not None:
+        raise ResumeAnswerError(f"thread {thread_id} is not waiting for an answer")
+    return None
 
 
 async def arun(
@@ -190,39 +345,11 @@ async def arun(
 ) -> RunResult:
     """Start a new run of `pattern` on `input`; returns its final state.
 
-    Input is validated before anything touches the database or the model.
+    Input and models are validated before anything touches the database.
     """
-    spec = get_pattern(pattern)
-    state_input, options = spec.parse(input)
-    settings = get_settings()
-    thread_id = thread_id or new_thread_id(pattern)
-    chat_model, model_spec = _model(model, settings)
-    role_models = _role_models(spec, state_input, settings)
-    url = resolve_dsn(dsn)
-    async with (
-        open_async_saver(url, max_size=settings.pool_size) as saver,
-        athread_lock(url, thread_id),
-    ):
-        async with aconnection(saver) as conn:
-            record = await aget_thread(conn, thread_id)
-        config: Any = {"configurable": {"thread_id": thread_id}}
-        if record is not None or await saver.aget_tuple(config) is not None:
-            if record is not None and record.status == "done":
-                raise ThreadFinishedError(thread_id)
-            raise ThreadExistsError(thread_id)
-        return await _drive(
-            spec.build(saver, options),
-            state_input,
-            saver=saver,
-            pattern=spec,
-            thread_id=thread_id,
-            model=chat_model,
-            role_models=role_models,
-            model_spec=model_spec,
-            options=options,
-            settings=settings,
-            on_event=on_event,
-        )
+    prepared = prepare_run(pattern, input, thread_id=thread_id, model=model)
+    async with Runner(dsn) as runner:
+        return await runner.start(prepared, on_event=on_event)
 
 
 async def aresume(
@@ -234,52 +361,8 @@ async def aresume(
     on_event: OnEvent | None = None,
 ) -> RunResult:
     """Continue a thread: after a crash or failure, or with `answer` to a pending interrupt."""
-    settings = get_settings()
-    url = resolve_dsn(dsn)
-    async with (
-        open_async_saver(url, max_size=settings.pool_size) as saver,
-        athread_lock(url, thread_id),
-    ):
-        async with aconnection(saver) as conn:
-            record = await aget_thread(conn, thread_id)
-        if record is None:
-            raise UnknownThreadError(thread_id)
-        spec = get_pattern(record.pattern)
-        graph = spec.build(saver, record.options)
-        state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
-        if state.interrupts:
-            if answer is None:
-                raise ResumeAnswerError(
-                    f"thread {thread_id} is waiting for an answer to "
-                    f"{state.interrupts[0].value.get('kind', 'an interrupt')}; "
-                    "pass one with --answer JSON"
-                )
-            graph_input: Any = Command(resume=spec.answer(state.interrupts[0].value, answer))
-        elif not state.next:
-            raise ThreadFinishedError(thread_id)
-        elif answer is not None:
-            raise ResumeAnswerError(f"thread {thread_id} is not waiting for an answer")
-        else:
-            graph_input = None
-        if model is None and record.model_spec is None:
-            raise ModelSpecError(
-                f"thread {thread_id} was started with a model object; pass model= to resume it"
-            )
-        chat_model, model_spec = _model(model or record.model_spec, settings)
-        role_models = _role_models(spec, state.values, settings)
-        return await _drive(
-            graph,
-            graph_input,
-            saver=saver,
-            pattern=spec,
-            thread_id=thread_id,
-            model=chat_model,
-            role_models=role_models,
-            model_spec=model_spec or record.model_spec,
-            options=record.options,
-            settings=settings,
-            on_event=on_event,
-        )
+    async with Runner(dsn) as runner:
+        return await runner.resume(thread_id, answer=answer, model=model, on_event=on_event)
 
 
 def _run_sync(coro: Coroutine[Any, Any, T]) -> T:

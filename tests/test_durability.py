@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
@@ -14,7 +15,7 @@ import pytest
 import mas
 from checkpoints.admin import count_checkpoints, get_thread, list_threads, prune_thread
 from checkpoints.errors import ThreadLocked
-from checkpoints.locks import athread_lock
+from checkpoints.locks import ThreadLocks
 from checkpoints.savers import CONNECTION_KWARGS
 from tests.conftest import json_tail, logged_calls, mas_cli, start_mas, subprocess_env
 from tests.factories import decode, encode
@@ -148,10 +149,30 @@ def test_second_process_resuming_a_running_thread_is_refused(
 
 async def test_runner_refuses_a_thread_whose_lock_is_held(pg_dsn: str, thread_id: str) -> None:
     model = ScriptedChatModel(script={a: decode(e) for a, e in supervisor_script().items()})
-    async with athread_lock(pg_dsn, thread_id):
-        with pytest.raises(ThreadLocked, match="already running"):
-            await mas.arun("supervisor", TASK, thread_id=thread_id, model=model)
+    other_process = ThreadLocks(pg_dsn)
+    await other_process.open()
+    try:
+        async with other_process.hold(thread_id):
+            with pytest.raises(ThreadLocked, match="already running"):
+                await mas.arun("supervisor", TASK, thread_id=thread_id, model=model)
+    finally:
+        await other_process.close()
     assert (await mas.arun("supervisor", TASK, thread_id=thread_id, model=model)).status == "done"
+
+
+async def test_one_runner_runs_many_threads_and_refuses_a_duplicate(thread_id: str) -> None:
+    model = scripted_model()
+    async with mas.Runner() as runner:
+        results = await asyncio.gather(
+            *(runner.run("supervisor", TASK, model=model) for _ in range(5)),
+            runner.run("supervisor", TASK, thread_id=thread_id, model=model),
+            runner.run("supervisor", TASK, thread_id=thread_id, model=model),
+            return_exceptions=True,
+        )
+    refused = [r for r in results if isinstance(r, ThreadLocked)]
+    done = [r for r in results if isinstance(r, mas.RunResult) and r.status == "done"]
+    assert len(refused) == 1 and len(done) == 6
+    assert len({r.thread_id for r in done}) == 6
 
 
 def scripted_model() -> ScriptedChatModel:

@@ -136,7 +136,8 @@ def _totals(values: dict[str, Any]) -> Table:
     table = Table(title="usage")
     for column in ("agent", "calls", "input tokens", "output tokens", "latency"):
         table.add_column(column, justify="left" if column == "agent" else "right")
-    for name, row in values.get("totals", {}).items():
+    totals = values.get("totals", {})
+    for name, row in sorted(totals.items(), key=lambda item: item[0] == "all"):
         table.add_row(
             Text(name, style="bold" if name == "all" else ""),
             str(row["calls"]),
