@@ -47,6 +47,12 @@ class ThreadLocks:
             row = await cur.fetchone()
         return bool(row and row[0])
 
+    async def _release(self, key: int) -> None:
+        try:
+            await self._execute("SELECT pg_advisory_unlock(%s)", key)
+        except psycopg.Error:
+            pass  # the session is gone, and its locks with it
+
     @asynccontextmanager
     async def hold(self, thread_id: str) -> AsyncIterator[None]:
         """Hold the thread's lock for the block, or raise `ThreadLocked` at once."""
@@ -60,8 +66,7 @@ class ThreadLocks:
             try:
                 yield
             finally:
-                if self._conn is not None and not self._conn.closed:
-                    await self._execute("SELECT pg_advisory_unlock(%s)", key)
+                await self._release(key)
         finally:
             self._held.discard(thread_id)
 

@@ -107,10 +107,11 @@ def connection(saver: PostgresSaver) -> Iterator[psycopg.Connection[dict[str, An
 
 @asynccontextmanager
 async def aconnection(
-    saver: AsyncPostgresSaver,
+    saver: AsyncPostgresSaver, *, timeout: float | None = None
 ) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:
+    """A connection from the saver's pool; `timeout` bounds the wait for one."""
     if isinstance(saver.conn, AsyncConnectionPool):
-        async with saver.conn.connection() as conn:
+        async with saver.conn.connection(timeout=timeout) as conn:
             yield conn
     else:
         yield saver.conn

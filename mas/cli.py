@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import psycopg
 import typer
 from rich.console import Console, Group
 from rich.live import Live
@@ -26,6 +28,11 @@ from mas.errors import InputError, MasError, UnknownThreadError
 from mas.patterns import get_pattern, known_patterns
 from mas.runner import RunEvent, RunResult
 from mas.views import progress_view, render_result
+
+# A CLI speaks in one-line errors; library warnings (e.g. a pool retrying a dead
+# server) would bury them.
+logging.basicConfig(level=logging.ERROR, format="%(message)s")
+logging.getLogger("psycopg").setLevel(logging.CRITICAL)
 
 app = typer.Typer(
     name="mas",
@@ -52,7 +59,16 @@ def clear_errors() -> Iterator[None]:
     try:
         yield
     except (MasError, CheckpointError) as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except psycopg.OperationalError as error:
+        reason = str(error).splitlines()[0]
+        errors.print(
+            f"[bold red]error:[/] lost the connection to PostgreSQL ({reason}); "
+            "checkpoints already written are kept: `mas resume` continues once it is back",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         errors.print("[yellow]stopped; the thread's checkpoints are kept (see `mas threads`)[/]")

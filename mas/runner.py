@@ -10,6 +10,7 @@ the tasks in flight, and finished tasks' writes are kept for the resume.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import httpx
+import psycopg
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from checkpoints.admin import aget_thread, arecord_run_end, arecord_run_start
 from checkpoints.locks import ThreadLocks
@@ -43,6 +45,9 @@ from nodes.context import AgentContext
 
 T = TypeVar("T")
 EventKind = Literal["node_start", "node_end", "node_error", "progress"]
+RunStatus = Literal["done", "interrupted", "failed"]
+logger = logging.getLogger(__name__)
+REGISTRY_TIMEOUT_S = 5.0  # don't hold up a failed run's error behind a dead database
 
 
 @dataclass(frozen=True)
@@ -104,12 +109,15 @@ def _events(mode: str, chunk: Any) -> list[RunEvent]:
 
 
 def _failure(error: Exception, thread_id: str, settings: Settings) -> RunFailedError:
+    """One line saying what stopped the run and how to continue it."""
     if isinstance(error, httpx.ConnectError):
-        cause: Exception = ollama_unreachable(settings.ollama_host, error)
+        reason = str(ollama_unreachable(settings.ollama_host, error))
+    elif isinstance(error, psycopg.OperationalError):
+        reason = f"lost the connection to PostgreSQL ({str(error).splitlines()[0]})"
     else:
-        cause = error
+        reason = f"{type(error).__name__}: {' '.join(str(error).split())}"
     return RunFailedError(
-        f"run failed: {type(cause).__name__}: {cause}. Its checkpoints are kept; "
+        f"run failed: {reason}. Checkpoints written so far are kept; "
         f"continue with `mas resume {thread_id}`"
     )
 
@@ -278,7 +286,7 @@ class Runner:
             run_number = await arecord_run_start(conn, thread_id, pattern.name, model_spec, options)
         pool = self.saver.conn if isinstance(self.saver.conn, AsyncConnectionPool) else None
         context = AgentContext(model=model, models=role_models, db=pool)
-        status: Literal["done", "interrupted", "failed"] = "failed"
+        status: RunStatus = "failed"
         error_text: str | None = "stopped before the run finished"
         with run_trace(
             settings, thread_id=thread_id, run_number=run_number, pattern=pattern.name
@@ -310,8 +318,16 @@ class Runner:
                 error_text = f"{type(error).__name__}: {error}"[:2_000]
                 raise _failure(error, thread_id, settings) from error
             finally:
-                async with aconnection(self.saver) as conn:
-                    await arecord_run_end(conn, thread_id, status, error_text)
+                await self._record_end(thread_id, status, error_text)
+
+    async def _record_end(self, thread_id: str, status: RunStatus, error: str | None) -> None:
+        """Best effort: with the database gone the run's own error is what matters, and a
+        registry row left at 'running' with no lock holder already reads as failed."""
+        try:
+            async with aconnection(self.saver, timeout=REGISTRY_TIMEOUT_S) as conn:
+                await arecord_run_end(conn, thread_id, status, error)
+        except (psycopg.Error, PoolTimeout) as error:
+            logger.warning("could not record the end of %s's run: %s", thread_id, error)
 
 
 def _resume_input(

@@ -50,10 +50,14 @@ def wait_for(predicate: Any, timeout: float = 60.0, what: str = "condition") -> 
 def saved_results(dsn: str, thread_id: str) -> int:
     """Finished tasks' writes to the `results` channel, as the checkpointer stored them."""
     with psycopg.connect(dsn) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM checkpoint_writes WHERE thread_id = %s AND channel = 'results'",
-            (thread_id,),
-        ).fetchone()
+        try:
+            row = conn.execute(
+                "SELECT count(*) FROM checkpoint_writes "
+                "WHERE thread_id = %s AND channel = 'results'",
+                (thread_id,),
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:  # the run has not set the database up yet
+            return 0
     return int(row[0]) if row else 0
 
 
