@@ -8,6 +8,7 @@ crashed run never leaves a thread locked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -48,10 +49,8 @@ class ThreadLocks:
         return bool(row and row[0])
 
     async def _release(self, key: int) -> None:
-        try:
+        with contextlib.suppress(psycopg.Error):  # a dead session took its locks with it
             await self._execute("SELECT pg_advisory_unlock(%s)", key)
-        except psycopg.Error:
-            pass  # the session is gone, and its locks with it
 
     @asynccontextmanager
     async def hold(self, thread_id: str) -> AsyncIterator[None]:

@@ -107,11 +107,11 @@ def connection(saver: PostgresSaver) -> Iterator[psycopg.Connection[dict[str, An
 
 @asynccontextmanager
 async def aconnection(
-    saver: AsyncPostgresSaver, *, timeout: float | None = None
+    saver: AsyncPostgresSaver, *, wait_s: float | None = None
 ) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:
-    """A connection from the saver's pool; `timeout` bounds the wait for one."""
+    """A connection from the saver's pool; `wait_s` bounds the wait for one."""
     if isinstance(saver.conn, AsyncConnectionPool):
-        async with saver.conn.connection(timeout=timeout) as conn:
+        async with saver.conn.connection(timeout=wait_s) as conn:
             yield conn
     else:
         yield saver.conn

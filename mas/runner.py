@@ -324,7 +324,7 @@ class Runner:
         """Best effort: with the database gone the run's own error is what matters, and a
         registry row left at 'running' with no lock holder already reads as failed."""
         try:
-            async with aconnection(self.saver, timeout=REGISTRY_TIMEOUT_S) as conn:
+            async with aconnection(self.saver, wait_s=REGISTRY_TIMEOUT_S) as conn:
                 await arecord_run_end(conn, thread_id, status, error)
         except (psycopg.Error, PoolTimeout) as error:
             logger.warning("could not record the end of %s's run: %s", thread_id, error)
