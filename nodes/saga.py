@@ -10,7 +10,6 @@ next (see graphs/saga.py). Retries and timeouts live on the nodes, not in loops.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -187,9 +186,7 @@ async def _attempt(
     runtime.stream_writer({"node": node, "step": step, "event": "started", "attempt": attempt})
     try:
         outcome = await fn(EffectCall(thread_id, step, node, phase, key, state, runtime))
-    except asyncio.CancelledError:
-        raise
-    except Exception as error:
+    except Exception as error:  # a timeout's cancellation is not an Exception: it passes
         raise StepAttemptError(error, attempt=attempt, started_at=started_at) from error
     return (
         outcome,
@@ -350,7 +347,7 @@ def pending_step(saga: Saga, state: SagaState) -> str:
     return next(name for name in saga.step_names if name not in effects)
 
 
-def approval_node(saga: Saga) -> Callable[[SagaState], Command[Any]]:
+def approval_node(saga: Saga) -> Callable[..., Command[Any]]:
     def await_approval(state: SagaState) -> Command[Any]:
         """Pause before a step that needs a person's approval; rejecting it compensates."""
         step = pending_step(saga, state)

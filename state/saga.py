@@ -49,15 +49,15 @@ class Order(BaseModel):
 
 
 class Fault(BaseModel):
-    """An injected failure, for demos and tests: the first `failures` attempts of a
-    step's action (or of its compensation) raise a transient error. Attempts are
-    counted in the database, so the count survives crashes and resumes."""
+    """An injected failure, for demos and tests: every attempt, or the first `failures`
+    attempts, of a step's action (or of its compensation) raise a transient error.
+    Attempts are counted in the database, so the count survives crashes and resumes."""
 
     model_config = ConfigDict(extra="forbid")
 
     step: StepName
     phase: Phase = "action"
-    failures: int = Field(default=1_000, ge=1, le=1_000)
+    failures: int | None = Field(default=None, ge=1, le=1_000, description="None: every attempt")
 
     @model_validator(mode="after")
     def _compensable(self) -> Fault:
