@@ -23,7 +23,7 @@ import random
 import zlib
 from collections.abc import Awaitable
 from functools import lru_cache
-from typing import Any, ClassVar, Literal, Protocol, TypedDict, runtime_checkable
+from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
@@ -140,7 +140,7 @@ class LabelSkill:
 
     name = "label"
     primary_metric = "accuracy"
-    params_model: ClassVar[type[BaseModel]] = LabelParams
+    params_model: type[BaseModel] = LabelParams
 
     def make_inputs(self, spec: InputSpec) -> list[Item]:
         rng = random.Random(scenario_seed(spec["seed"], spec["scenario"]))
@@ -152,7 +152,11 @@ class LabelSkill:
             product = rng.choice(PRODUCTS)
             text = f"{hedge}the {product} {phrase}."
             items.append(
-                {"id": f"{spec['scenario']}:{index}", "text": text[0].upper() + text[1:], "label": label}
+                {
+                    "id": f"{spec['scenario']}:{index}",
+                    "text": text[0].upper() + text[1:],
+                    "label": label,
+                }
             )
         return items
 
@@ -223,7 +227,7 @@ class RankSkill:
 
     name = "rank"
     primary_metric = "accuracy"
-    params_model: ClassVar[type[BaseModel]] = RankParams
+    params_model: type[BaseModel] = RankParams
 
     def make_inputs(self, spec: InputSpec) -> list[Item]:
         seed = scenario_seed(spec["seed"], spec["scenario"])

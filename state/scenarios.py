@@ -3,6 +3,7 @@ that batches update, the milestone timeline and the aggregate."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from typing import Annotated, Any, Literal, TypedDict
@@ -90,7 +91,7 @@ class ScenariosInput(BaseModel):
     def _rising_fractions(cls, milestones: list[float]) -> list[float]:
         if any(not 0 < m <= 1 for m in milestones):
             raise ValueError("milestones are fractions of the work in (0, 1], e.g. 0.5")
-        if any(b <= a for a, b in zip(milestones, milestones[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(milestones)):
             raise ValueError("milestones must rise strictly")
         # Every run ends at a sync point at 100 %, so the aggregate sees finished scenarios.
         return milestones if milestones[-1] == 1 else [*milestones, 1.0]

@@ -1,0 +1,447 @@
+"""Multi-scenario nodes: start the scenarios, run their batches, meet at sync points,
+aggregate. Retries, timeouts and the fan-out live in graphs/scenarios.py.
+
+Scenario records are plain dicts (`ScenarioRun`) keyed by name in the `runs`
+channel; every finished batch writes a new version of its scenario's record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, cast
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.errors import NodeError
+from langgraph.graph import END
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command, Send
+
+from nodes.context import AgentContext
+from nodes.skills import InputSpec, Item, Skill, resolve_skill
+from state.scenarios import (
+    BatchRecord,
+    MilestoneRecord,
+    PhaseTask,
+    ScenarioRun,
+    ScenarioSnapshot,
+    ScenariosState,
+    scenario_size,
+)
+
+# Total time ~ n^exponent; within this distance of 1 the growth counts as linear.
+LINEAR_TOLERANCE = 0.2
+QUALITY_GAP = 0.1
+
+
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:1_000]
+
+
+# --- start and dispatch ------------------------------------------------------------------
+
+
+def start_scenarios(state: ScenariosState) -> dict[str, Any]:
+    """Turn the scenario specs into run records; all scenarios start together."""
+    runs = {
+        spec["name"]: ScenarioRun(
+            name=spec["name"],
+            size=scenario_size(state["base_size"], spec["scale"]),
+            budget_s=spec["budget_s"],
+            batch_size=spec["batch_size"],
+            difficulty=spec["difficulty"],
+            characteristics=spec["characteristics"],
+            seed=state["seed"],
+            status="running",
+            items_done=0,
+            elapsed_ms=0.0,
+            work_ms=0.0,
+            batches=[],
+            errors=[],
+        )
+        for spec in state["scenarios"]
+    }
+    return {"runs": runs, "phase": 0, "started_at": time.time()}
+
+
+def phase_count(state: ScenariosState) -> int:
+    """Sync points in the run: one per milestone, one per batch round, or just the end."""
+    if state["sync"] == "milestone":
+        return len(state["milestones"])
+    if state["sync"] == "lockstep":
+        return max(math.ceil(r["size"] / r["batch_size"]) for r in state["runs"].values())
+    return 1
+
+
+def phase_target(state: ScenariosState, run: ScenarioRun, phase: int) -> int:
+    """How many items `run` must have processed to reach sync point `phase`."""
+    if state["sync"] == "milestone":
+        return min(run["size"], math.ceil(state["milestones"][phase] * run["size"] - 1e-9))
+    if state["sync"] == "lockstep":
+        return min(run["size"], (phase + 1) * run["batch_size"])
+    return run["size"]
+
+
+def phase_label(state: ScenariosState, phase: int) -> str:
+    if state["sync"] == "milestone":
+        return f"{state['milestones'][phase]:.0%}"
+    if state["sync"] == "lockstep":
+        return f"batch {phase + 1}"
+    return "done"
+
+
+def dispatch_phase(state: ScenariosState) -> list[Send] | Literal["milestone_sync", "aggregate"]:
+    """Send every live scenario short of the next sync point on to it, in one superstep,
+    so the sync node runs once, after all of them got there (or stopped). A sync point
+    that every live scenario has already reached is still recorded."""
+    if state["phase"] >= phase_count(state):
+        return "aggregate"
+    live = [r for r in state["runs"].values() if r["status"] == "running"]
+    sends = [
+        Send(
+            "run_phase",
+            PhaseTask(
+                skill=state["skill"],
+                params=state["params"],
+                run=run,
+                target=phase_target(state, run, state["phase"]),
+            ),
+        )
+        for run in live
+        if run["items_done"] < phase_target(state, run, state["phase"])
+    ]
+    return sends or "milestone_sync"
+
+
+# --- one scenario's phase: a subgraph of batches ----------------------------------------
+
+
+def input_spec(run: ScenarioRun) -> InputSpec:
+    return InputSpec(
+        scenario=run["name"],
+        size=run["size"],
+        difficulty=run["difficulty"],
+        characteristics=run["characteristics"],
+        seed=run["seed"],
+    )
+
+
+async def timed_process(
+    skill: Skill, items: list[Item], params: Any, model: BaseChatModel | None
+) -> tuple[list[Any], float]:
+    """The skill's outputs and their cost in seconds: wall clock for async skills,
+    the worker thread's CPU clock for pure-Python ones (see nodes/skills.py)."""
+    if inspect.iscoroutinefunction(skill.process):
+        started = time.perf_counter()
+        outputs = await cast(Awaitable[list[Any]], skill.process(items, params, model))
+        return outputs, time.perf_counter() - started
+
+    def work() -> tuple[list[Any], float]:
+        started = time.thread_time()
+        outputs = cast(list[Any], skill.process(items, params, model))
+        return outputs, time.thread_time() - started
+
+    return await asyncio.to_thread(work)
+
+
+def _attempts(runtime: Runtime[AgentContext]) -> int:
+    return runtime.execution_info.node_attempt if runtime.execution_info else 1
+
+
+def _progress(runtime: Runtime[AgentContext], run: ScenarioRun, batch: int) -> None:
+    runtime.stream_writer(
+        {
+            "node": "run_batch",
+            "scenario": run["name"],
+            "batch": batch,
+            "items_done": run["items_done"],
+            "size": run["size"],
+            "pct": round(100 * run["items_done"] / run["size"], 1),
+            "elapsed_ms": run["elapsed_ms"],
+            "status": run["status"],
+        }
+    )
+
+
+async def run_batch(task: PhaseTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Process the scenario's next batch, within what is left of its time budget."""
+    run, skill = task["run"], resolve_skill(task["skill"])
+    start = run["items_done"]
+    end = min(start + run["batch_size"], task["target"])
+    index = len(run["batches"])
+    items = skill.make_inputs(input_spec(run))[start:end]
+    params = skill.params_model.model_validate(task["params"])
+    model = runtime.context.model_for(skill.name) if runtime.context else None
+    remaining_s = run["budget_s"] - run["elapsed_ms"] / 1000
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(remaining_s) as budget:
+            outputs, work_s = await timed_process(skill, items, params, model)
+    except TimeoutError:
+        if not budget.expired():
+            raise
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        stopped = ScenarioRun(
+            **{
+                **run,
+                "status": "timed_out",
+                "elapsed_ms": round(run["elapsed_ms"] + elapsed_ms, 3),
+                "errors": [
+                    *run["errors"],
+                    f"batch {index}: over the {run['budget_s']:g}s budget after {start} items",
+                ],
+            }
+        )
+        _progress(runtime, stopped, index)
+        return {"run": stopped}
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    batch = BatchRecord(
+        index=index,
+        start=start,
+        end=end,
+        elapsed_ms=round(elapsed_ms, 3),
+        work_ms=round(work_s * 1000, 3),
+        attempts=_attempts(runtime),
+        metrics=skill.score(items, outputs),
+    )
+    done = ScenarioRun(
+        **{
+            **run,
+            "status": "done" if end >= run["size"] else "running",
+            "items_done": end,
+            "elapsed_ms": round(run["elapsed_ms"] + batch["elapsed_ms"], 3),
+            "work_ms": round(run["work_ms"] + batch["work_ms"], 3),
+            "batches": [*run["batches"], batch],
+        }
+    )
+    _progress(runtime, done, index)
+    return {"run": done}
+
+
+def next_batch(task: PhaseTask) -> str:
+    run = task["run"]
+    return "run_batch" if run["status"] == "running" and run["items_done"] < task["target"] else END
+
+
+def batch_failed(task: PhaseTask, error: NodeError) -> Command[Any]:
+    """Retries are exhausted: the scenario stops as failed and keeps its finished batches."""
+    run = task["run"]
+    failed = ScenarioRun(
+        **{
+            **run,
+            "status": "failed",
+            "errors": [*run["errors"], f"batch {len(run['batches'])}: {describe(error.error)}"],
+        }
+    )
+    return Command(update={"run": failed}, goto=END)
+
+
+RunPhase = Callable[[PhaseTask, Runtime[AgentContext]], Awaitable[dict[str, Any]]]
+
+
+def phase_runner(phase: CompiledStateGraph[Any, Any, Any, Any]) -> RunPhase:
+    """The parent node that runs one scenario's phase subgraph. The subgraph checkpoints
+    after every batch in its own namespace; after a crash or a retry it continues from
+    its last finished batch. Its progress events are passed on to the parent's stream."""
+
+    async def run_phase(task: PhaseTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+        final: dict[str, Any] = {}
+        async for mode, chunk in phase.astream(
+            task, context=runtime.context, stream_mode=["custom", "values"]
+        ):
+            if mode == "custom":
+                runtime.stream_writer(chunk)
+            else:
+                final = cast(dict[str, Any], chunk)
+        run: ScenarioRun = final["run"]
+        return {"runs": {run["name"]: run}}
+
+    return run_phase
+
+
+# --- sync points ----------------------------------------------------------------------
+
+
+def quality(run: ScenarioRun) -> dict[str, float]:
+    """Batch metrics combined by an item-weighted mean."""
+    totals: dict[str, float] = {}
+    items = 0
+    for batch in run["batches"]:
+        count = batch["end"] - batch["start"]
+        items += count
+        for metric, value in batch["metrics"].items():
+            totals[metric] = totals.get(metric, 0.0) + value * count
+    return {metric: round(total / items, 4) for metric, total in totals.items()} if items else {}
+
+
+def snapshot(run: ScenarioRun) -> ScenarioSnapshot:
+    return ScenarioSnapshot(
+        status=run["status"],
+        items_done=run["items_done"],
+        pct=round(100 * run["items_done"] / run["size"], 1),
+        elapsed_ms=run["elapsed_ms"],
+        quality=quality(run),
+    )
+
+
+def milestone_sync(state: ScenariosState, runtime: Runtime[AgentContext]) -> Command[Any]:
+    """Every live scenario reached this sync point (or stopped): record where each stands,
+    then release them towards the next one."""
+    phase = state["phase"]
+    record = MilestoneRecord(
+        index=phase,
+        label=phase_label(state, phase),
+        at_ms=round((time.time() - state["started_at"]) * 1000, 1),
+        scenarios={name: snapshot(run) for name, run in state["runs"].items()},
+    )
+    runtime.stream_writer({"node": "milestone_sync", "milestone": record["label"], "index": phase})
+    advanced: ScenariosState = {**state, "phase": phase + 1}
+    return Command(update={"phase": phase + 1, "timeline": [record]}, goto=dispatch_phase(advanced))
+
+
+# --- aggregation ----------------------------------------------------------------------
+
+
+def scenario_summary(run: ScenarioRun) -> dict[str, Any]:
+    items = run["items_done"]
+    return {
+        "status": run["status"],
+        "size": run["size"],
+        "items_processed": items,
+        "batches": len(run["batches"]),
+        "elapsed_ms": run["elapsed_ms"],
+        "work_ms": run["work_ms"],
+        "ms_per_item": round(run["work_ms"] / items, 4) if items else None,
+        "quality": quality(run),
+        "errors": run["errors"],
+    }
+
+
+def growth_class(exponent: float) -> Literal["sublinear", "linear", "superlinear"]:
+    """Total time ~ n^exponent: time per item rising with size is superlinear."""
+    if exponent > 1 + LINEAR_TOLERANCE:
+        return "superlinear"
+    if exponent < 1 - LINEAR_TOLERANCE:
+        return "sublinear"
+    return "linear"
+
+
+def scaling(summaries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Time per item of each scenario relative to the simplest (smallest) one that did work,
+    and the growth exponent it implies."""
+    measured = {n: s for n, s in summaries.items() if s["ms_per_item"]}
+    if not measured:
+        return {}
+    base_name = min(measured, key=lambda n: measured[n]["size"])
+    base = measured[base_name]
+    result: dict[str, dict[str, Any]] = {}
+    for name, summary in measured.items():
+        size_ratio = summary["size"] / base["size"]
+        relative = summary["ms_per_item"] / base["ms_per_item"]
+        row: dict[str, Any] = {
+            "relative_to": base_name,
+            "size_ratio": round(size_ratio, 3),
+            "relative_time_per_item": round(relative, 3),
+        }
+        if name == base_name or size_ratio == 1:
+            row |= {"exponent": None, "class": "baseline" if name == base_name else "same size"}
+        else:
+            exponent = 1 + math.log(relative) / math.log(size_ratio)
+            row |= {"exponent": round(exponent, 2), "class": growth_class(exponent)}
+        result[name] = row
+    return result
+
+
+def quality_ranking(summaries: dict[str, dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    scored = [(n, s["quality"].get(metric)) for n, s in summaries.items()]
+    ranked = sorted(scored, key=lambda pair: (pair[1] is None, -(pair[1] or 0.0)))
+    return [{"scenario": name, metric: value} for name, value in ranked]
+
+
+def recommendations(
+    summaries: dict[str, dict[str, Any]],
+    growth: dict[str, dict[str, Any]],
+    ranking: list[dict[str, Any]],
+    metric: str,
+    *,
+    efficiency: float,
+    sync: str,
+) -> list[str]:
+    advice: list[str] = []
+    for name, s in summaries.items():
+        if s["status"] == "failed":
+            last = s["errors"][-1] if s["errors"] else "unknown error"
+            advice.append(
+                f"{name} failed after {s['items_processed']}/{s['size']} items ({last}); "
+                "fix that before comparing it."
+            )
+        elif s["status"] == "timed_out":
+            if s["items_processed"]:
+                need_s = s["elapsed_ms"] / s["items_processed"] * s["size"] / 1000 * 1.2
+                advice.append(
+                    f"{name} ran out of its time budget at {s['items_processed']}/{s['size']} "
+                    f"items; a budget of about {need_s:.0f}s would let it finish."
+                )
+            else:
+                advice.append(f"{name} finished no batch within its time budget; raise it.")
+    for name, row in growth.items():
+        if row["class"] == "superlinear":
+            advice.append(
+                f"{name}: time per item is {row['relative_time_per_item']:.1f}x "
+                f"{row['relative_to']}'s at {row['size_ratio']:g}x the size (total time "
+                f"~n^{row['exponent']:.1f}); split the work into smaller independent pieces "
+                "or use a cheaper algorithm before scaling up."
+            )
+        elif row["class"] == "sublinear":
+            advice.append(
+                f"{name}: time per item falls with size (~n^{row['exponent']:.1f}), so fixed "
+                "overhead dominates small runs; bigger batches pay off."
+            )
+    if growth and all(r["class"] in ("baseline", "same size", "linear") for r in growth.values()):
+        advice.append("cost grows linearly with size: time per item is a safe planning figure.")
+    values = [r[metric] for r in ranking if r[metric] is not None]
+    if len(values) > 1 and values[0] - values[-1] > QUALITY_GAP:
+        advice.append(
+            f"{metric} falls from {ranking[0]['scenario']} ({values[0]:.2f}) to "
+            f"{ranking[len(values) - 1]['scenario']} ({values[-1]:.2f}); the harder inputs "
+            "need a stronger model or different params."
+        )
+    if sync != "free" and len(summaries) > 1 and efficiency < len(summaries) / 2:
+        advice.append(
+            f"parallel efficiency is {efficiency:.2f} of a possible {len(summaries)}: scenarios "
+            "spent much of the run waiting at sync points; sync=free finishes sooner."
+        )
+    return advice
+
+
+def aggregate(state: ScenariosState) -> dict[str, Any]:
+    """Per-scenario results, quality ranking, scaling, parallel efficiency, advice."""
+    metric = resolve_skill(state["skill"]).primary_metric
+    summaries = {name: scenario_summary(run) for name, run in state["runs"].items()}
+    wall_ms = round((time.time() - state["started_at"]) * 1000, 1)
+    efficiency = round(sum(s["elapsed_ms"] for s in summaries.values()) / wall_ms, 3)
+    growth = scaling(summaries)
+    ranking = quality_ranking(summaries, metric)
+    return {
+        "aggregate": {
+            "skill": state["skill"],
+            "sync": state["sync"],
+            "scenarios": summaries,
+            "quality_metric": metric,
+            "quality_ranking": ranking,
+            "scaling": growth,
+            "wall_ms": wall_ms,
+            "parallel_efficiency": efficiency,
+            "recommendations": recommendations(
+                summaries, growth, ranking, metric, efficiency=efficiency, sync=state["sync"]
+            ),
+            "timeline": [
+                {"label": m["label"], "at_ms": m["at_ms"], "scenarios": m["scenarios"]}
+                for m in state.get("timeline", [])
+            ],
+        }
+    }

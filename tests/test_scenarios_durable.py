@@ -1,0 +1,187 @@
+"""Scenarios against real PostgreSQL: crash and resume from another process, the CLI,
+Langfuse tracing, and one end-to-end run on the embedded Gemma model."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mas
+from tests.conftest import json_tail, logged_calls, mas_cli, start_mas, subprocess_env
+from tests.scripts_scenarios import SLEEP_SKILL, notebook_model
+
+FACTORY = "factory:tests.scripts_scenarios:notebook_model"
+TIMING_KEYS = {
+    "elapsed_ms",
+    "work_ms",
+    "ms_per_item",
+    "at_ms",
+    "wall_ms",
+    "parallel_efficiency",
+    "scaling",
+    "recommendations",
+}
+
+
+def crash_input(sync: str) -> dict[str, Any]:
+    return {
+        "skill": SLEEP_SKILL,
+        "params": {"item_s": 0.1},
+        "sync": sync,
+        "base_size": 4,
+        "scenarios": [
+            {"name": "a", "scale": 1, "batch_size": 2, "difficulty": 0.2},
+            {"name": "b", "scale": 2, "batch_size": 2},
+            {"name": "c", "scale": 3, "batch_size": 3, "difficulty": 0.5},
+        ],
+    }
+
+
+def without_timings(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in TIMING_KEYS}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
+def wait_for_lines(path: Path, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while len(logged_calls(path)) < count:
+        assert time.monotonic() < deadline, "the run never got going"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("sync", ["milestone", "free"])
+async def test_crash_mid_run_resumes_without_redoing_finished_batches(
+    sync: str, thread_id: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "skill.log"
+    env = subprocess_env(MAS_TEST_SKILL_LOG=str(log))
+    data = crash_input(sync)
+    process = start_mas(
+        "run", "scenarios", "--input", json.dumps(data), "--thread-id", thread_id,
+        "--model", FACTORY, "--json", env=env,
+    )  # fmt: skip
+    try:
+        wait_for_lines(log, 9)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the run finished before the kill"
+    before_kill = set(logged_calls(log))
+
+    resumed = mas_cli("resume", thread_id, "--json", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    final = json_tail(resumed.stdout)
+    assert final["status"] == "done"
+    values = final["values"]
+
+    counts = collections.Counter(logged_calls(log))
+    assert sum(run["size"] for run in values["runs"].values()) == len(counts) == 24
+    assert 0 < len(before_kill) < 24
+    assert any(counts[item] == 1 for item in before_kill), "finished batches were redone"
+    for name, run in values["runs"].items():
+        redone = {int(i.split(":")[1]) for i, n in counts.items() if n > 1 and i[0] == name}
+        assert redone <= {int(i.split(":")[1]) for i in before_kill if i[0] == name}
+        # only the batch that was in flight when the process died ran twice
+        in_flight = [b for b in run["batches"] if any(b["start"] <= i < b["end"] for i in redone)]
+        assert len(in_flight) <= 1, (name, redone)
+
+    uninterrupted = await mas.arun("scenarios", data, model=notebook_model())
+    assert without_timings(values["aggregate"]) == without_timings(uninterrupted["aggregate"])
+    assert without_timings(values["timeline"]) == without_timings(uninterrupted["timeline"])
+
+
+def test_cli_shows_the_aggregate(thread_id: str) -> None:
+    data = crash_input("milestone") | {"params": {"item_s": 0.001}}
+    result = mas_cli(
+        "run", "scenarios", "--input", json.dumps(data), "--thread-id", thread_id,
+        "--model", FACTORY,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for text in ("12/12", "milestones", "100%", "quality ranking by accuracy", "done"):
+        assert text in result.stdout, text
+
+
+@pytest.fixture
+def span_exporter() -> Iterator[Any]:
+    """A real Langfuse client exporting to memory, with the run's keys set."""
+    from langfuse import Langfuse
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from mas.settings import get_settings
+
+    keys = {
+        "LANGFUSE_PUBLIC_KEY": f"pk-lf-scenarios-{uuid.uuid4().hex[:8]}",
+        "LANGFUSE_SECRET_KEY": "sk-lf-scenarios",
+    }
+    exporter = InMemorySpanExporter()
+    Langfuse(
+        public_key=keys["LANGFUSE_PUBLIC_KEY"],
+        secret_key=keys["LANGFUSE_SECRET_KEY"],
+        base_url="http://127.0.0.1:9",
+        tracer_provider=TracerProvider(),
+        span_exporter=exporter,
+    )
+    saved = {key: os.environ.get(key) for key in keys}
+    os.environ.update(keys)
+    get_settings.cache_clear()
+    try:
+        yield exporter
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+
+
+async def test_spans_per_scenario_batch_and_per_sync_node(span_exporter: Any) -> None:
+    data = crash_input("milestone") | {"params": {"item_s": 0.001}}
+    result = await mas.arun("scenarios", data, model=notebook_model())
+    spans = span_exporter.get_finished_spans()
+    names = collections.Counter(span.name for span in spans)
+    batches = sum(len(run["batches"]) for run in result["runs"].values())
+    assert names["run_batch"] == batches
+    assert names["run_phase"] >= len(result["runs"])
+    assert names["milestone_sync"] == len(result["timeline"]) == 5
+    batch_inputs = [
+        str(span.attributes.get("langfuse.observation.input", ""))
+        for span in spans
+        if span.name == "run_batch"
+    ]
+    for name, run in result["runs"].items():
+        assert sum(f'"name": "{name}"' in text for text in batch_inputs) == len(run["batches"])
+
+
+@pytest.mark.gemma
+async def test_label_skill_end_to_end_on_gemma() -> None:
+    data = {
+        "skill": "label",
+        "base_size": 1,
+        "scenarios": [
+            {"name": "simple"},
+            {"name": "medium", "scale": 2, "batch_size": 2},
+            {"name": "complex", "scale": 2, "batch_size": 2},
+        ],
+    }
+    result = await mas.arun("scenarios", data, model="llamacpp")
+    summaries = result["aggregate"]["scenarios"]
+    assert {s["status"] for s in summaries.values()} == {"done"}
+    assert sum(s["items_processed"] for s in summaries.values()) == 5
+    for summary in summaries.values():
+        assert 0 <= summary["quality"]["accuracy"] <= 1
+        assert 0 <= summary["quality"]["answered"] <= 1
+    assert len(result["timeline"]) == 5
