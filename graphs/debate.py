@@ -1,15 +1,15 @@
 """The debate pattern: debaters argue in parallel rounds, rebut each other, and the
 outcome is decided by a judge, a vote, or a person; optionally next to honest baselines.
 
-    confidence_gate --(confident: skip)-----------------------------+
-         |                                                          |
-         v                                                          v
+    open_debate -> confidence_gate --(confident: skip the debate)--> decision
+                        |
+                        v
     [argue x debaters] -> review_round --(next round)--> [argue x debaters] ...
                                | stopped (round limit, converged, conceded)
-                               +--> judge_verdict --(strategy human / low confidence)--> human_decision
-                               +--> count_votes          (majority_vote, weighted, confidence)
-    ... decision --(compare)--> [run_baseline x (1 + debate's calls)] --> conclude
-                 --------------------------------------------------------> conclude
+                               +--> judge_verdict --(human / low confidence)--> human_decision
+                               +--> count_votes    (majority_vote, weighted, confidence)
+    decision --(compare)--> [run_baseline x (1 + debate's calls)] --> conclude
+             ----------------------------------------------------> conclude
 
 Each round is one superstep: `Send` fans the debaters out, and `review_round` is the
 barrier that runs once every debater's turn (or recorded failure) is in. Debater calls
@@ -41,6 +41,7 @@ from nodes.debate import (
     decision_answer,
     human_decision,
     judge_verdict,
+    open_debate,
     review_round,
     run_baseline,
 )
@@ -69,6 +70,7 @@ def build(
     retry = RetryPolicy(max_attempts=max_attempts, initial_interval=backoff_s, jitter=False)
 
     builder = StateGraph(DebateState, context_schema=AgentContext, input_schema=DebateState)
+    builder.add_node("open_debate", open_debate)
     builder.add_node(
         "confidence_gate",
         with_default_context(confidence_gate, default),
@@ -107,7 +109,8 @@ def build(
     )
     builder.add_node("conclude", conclude)
 
-    builder.add_edge(START, "confidence_gate")
+    builder.add_edge(START, "open_debate")
+    builder.add_edge("open_debate", "confidence_gate")
     builder.add_conditional_edges(
         "confidence_gate", after_gate, ["argue", "run_baseline", "conclude"]
     )
@@ -130,9 +133,8 @@ def check_input(data: DebateInput) -> None:
     names = {s.name for s in data.stances}
     for field in ("weights", "debater_models"):
         if unknown := sorted(set(getattr(data, field)) - names):
-            raise ValueError(
-                f"{field}: unknown debaters {', '.join(unknown)}; debaters: {', '.join(sorted(names))}"
-            )
+            known = ", ".join(sorted(names))
+            raise ValueError(f"{field}: unknown debaters {', '.join(unknown)}; debaters: {known}")
     if data.strategy == "weighted" and not data.weights:
         raise ValueError("weights: strategy 'weighted' needs a weight per debater")
 

@@ -28,6 +28,7 @@ from mas.errors import InputError, MasError, UnknownThreadError
 from mas.patterns import get_pattern, known_patterns
 from mas.runner import RunEvent, RunResult
 from mas.views import progress_view, render_result
+from nodes.structured import skeleton
 
 # A CLI speaks in one-line errors; library warnings (e.g. a pool retrying a dead
 # server) would bury them.
@@ -153,6 +154,17 @@ def with_progress(
 # --- results -----------------------------------------------------------------------
 
 
+def show_interrupt(pending: Any) -> None:
+    """What the run is waiting for, and the shape of the answer it takes."""
+    payload = dict(pending) if isinstance(pending, dict) else {"value": pending}
+    schema = payload.pop("answer", None)
+    body = [Text(json.dumps(payload, indent=2, default=str)[:3_000])]
+    if isinstance(schema, dict):
+        shape = skeleton(schema, schema.get("$defs", {}))
+        body.append(Text(f"answer shape: {json.dumps(shape)}", style="bold"))
+    console.print(Panel(Group(*body), title="waiting for an answer", border_style="yellow"))
+
+
 def report(pattern: str, result: RunResult, as_json: bool) -> None:
     if as_json:
         payload = {
@@ -165,13 +177,7 @@ def report(pattern: str, result: RunResult, as_json: bool) -> None:
         return
     if result.status == "interrupted":
         for pending in result.interrupts:
-            console.print(
-                Panel(
-                    json.dumps(pending, indent=2, default=str)[:3_000],
-                    title="waiting for an answer",
-                    border_style="yellow",
-                )
-            )
+            show_interrupt(pending)
         console.print(f"resume with: mas resume {result.thread_id} --answer '<JSON>'")
         return
     render_result(console, pattern, dict(result))
@@ -195,16 +201,15 @@ def run(
 ) -> None:
     """Start a run of PATTERN and show its progress live."""
     with clear_errors():
-        get_pattern(pattern)
         if (input_json is None) == (input_file is None):
             raise InputError("give the input with exactly one of --input JSON or --input-file PATH")
         text = input_json if input_json is not None else input_file.read_text()  # type: ignore[union-attr]
         data = parse_json(text, "--input")
+        # Validate input and models before the live view starts.
+        prepared = runner.prepare_run(pattern, data, thread_id=thread_id, model=model)
         result = with_progress(
             pattern,
-            lambda on_event: runner.run(
-                pattern, data, thread_id=thread_id, model=model, dsn=dsn, on_event=on_event
-            ),
+            lambda on_event: runner.start(prepared, dsn=dsn, on_event=on_event),
             pattern,
             as_json=as_json,
         )

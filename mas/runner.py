@@ -363,7 +363,15 @@ async def arun(
 
     Input and models are validated before anything touches the database.
     """
-    prepared = prepare_run(pattern, input, thread_id=thread_id, model=model)
+    return await astart(
+        prepare_run(pattern, input, thread_id=thread_id, model=model), dsn=dsn, on_event=on_event
+    )
+
+
+async def astart(
+    prepared: PreparedRun, *, dsn: str | None = None, on_event: OnEvent | None = None
+) -> RunResult:
+    """Start a run that `prepare_run` validated."""
     async with Runner(dsn) as runner:
         return await runner.start(prepared, on_event=on_event)
 
@@ -404,6 +412,13 @@ def run(
     return _run_sync(
         arun(pattern, input, thread_id=thread_id, model=model, dsn=dsn, on_event=on_event)
     )
+
+
+def start(
+    prepared: PreparedRun, *, dsn: str | None = None, on_event: OnEvent | None = None
+) -> RunResult:
+    """Synchronous `astart`."""
+    return _run_sync(astart(prepared, dsn=dsn, on_event=on_event))
 
 
 def resume(

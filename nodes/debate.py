@@ -23,6 +23,7 @@ from state.debate import (
     AgentFailure,
     BaselineAnswer,
     BaselineTask,
+    DebateInput,
     DebaterTask,
     DebaterTurn,
     DebateState,
@@ -80,7 +81,14 @@ def transcript_text(turns: list[Turn]) -> str:
     return "\n".join(lines)
 
 
-# --- confidence gate ---------------------------------------------------------------------
+# --- input and confidence gate -------------------------------------------------------------
+
+
+def open_debate(state: DebateState) -> dict[str, Any]:
+    """Validate the input and fill in its defaults, so a graph invoked directly (not via
+    the runner, which has done this already) behaves the same."""
+    given = {name: state[name] for name in DebateInput.model_fields if name in state}  # type: ignore[literal-required]
+    return DebateInput.model_validate(given).model_dump()
 
 
 def gate_prompt(stances: list[dict[str, Any]]) -> str:
@@ -112,7 +120,10 @@ async def confidence_gate(state: DebateState, runtime: Runtime[AgentContext]) ->
             skipped_debate=False,
             reason=f"the gate agent failed, so the debate runs: {error.problem}",
         )
-        return {"gate": gate, "failures": [AgentFailure(agent="gate", round=None, error=str(error))]}
+        return {
+            "gate": gate,
+            "failures": [AgentFailure(agent="gate", round=None, error=str(error))],
+        }
     answer = reply.value
     skip = answer.confidence >= threshold
     reason = (
@@ -184,7 +195,9 @@ def debater_prompt(debater: dict[str, Any], stances: list[dict[str, Any]]) -> st
 def round_message(task: DebaterTask) -> str:
     parts = [f"Question:\n{task['question']}", f"Round {task['round']} of {task['rounds']}."]
     if task["own_previous"] is not None:
-        parts.append(f"Your argument in round {task['round'] - 1}:\n{task['own_previous']['argument']}")
+        parts.append(
+            f"Your argument in round {task['round'] - 1}:\n{task['own_previous']['argument']}"
+        )
     if task["opponents"]:
         parts.append(
             f"The other sides' arguments in round {task['round'] - 1} (rebut each of them):\n"
@@ -294,7 +307,11 @@ async def review_round(state: DebateState, runtime: Runtime[AgentContext]) -> di
         )
         update["stopped"] = Stop(round=number, reason=reason, note=review["reason"])
     runtime.stream_writer(
-        {"node": "review_round", "round": number, "stopped": update.get("stopped", {}).get("reason")}
+        {
+            "node": "review_round",
+            "round": number,
+            "stopped": update.get("stopped", {}).get("reason"),
+        }
     )
     return update
 
@@ -564,9 +581,7 @@ def compare_answers(state: DebateState) -> dict[str, Any]:
     """The debate's answer next to the baselines', with what each cost."""
     usage = state.get("usage", [])
     baselines = state.get("baselines", [])
-    by_agent = {
-        agent: [u for u in usage if u["agent"] == agent] for agent in BASELINE_AGENTS
-    }
+    by_agent = {agent: [u for u in usage if u["agent"] == agent] for agent in BASELINE_AGENTS}
     debate_usage = [u for u in usage if u["agent"] not in BASELINE_AGENTS]
     single = next((b for b in baselines if b["method"] == "single_agent"), None)
     samples = [b for b in baselines if b["method"] == "self_consistency"]
@@ -606,4 +621,3 @@ def conclude(state: DebateState) -> dict[str, Any]:
     if state.get("compare"):
         update["comparison"] = compare_answers(state)
     return update
-

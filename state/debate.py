@@ -33,7 +33,9 @@ class DebaterSpec(BaseModel):
 
 
 DEFAULT_STANCES: tuple[DebaterSpec, ...] = (
-    DebaterSpec(name="affirmative", stance="Argue that the proposition is true (the answer is yes)."),
+    DebaterSpec(
+        name="affirmative", stance="Argue that the proposition is true (the answer is yes)."
+    ),
     DebaterSpec(name="negative", stance="Argue that the proposition is false (the answer is no)."),
 )
 
@@ -122,31 +124,36 @@ class DebateOptions(BaseModel):
 # --- structured agent output ----------------------------------------------------------
 
 
+Point = Annotated[str, Field(max_length=400, description="one point, in one sentence")]
+
+
 class DebaterTurn(BaseModel):
     position: str = Field(description="The position you hold now: a debater name.")
-    argument: str = Field(max_length=1_500)
-    rebuttals: list[str] = Field(default_factory=list, max_length=MAX_POINTS)
+    argument: str = Field(
+        max_length=1_500, description="your argument for your position, in two to four sentences"
+    )
+    rebuttals: list[Point] = Field(default_factory=list, max_length=MAX_POINTS)
     confidence: float = Field(ge=0, le=1)
 
 
 class SoloAnswer(BaseModel):
     position: str = Field(description="The position you take: a debater name.")
-    answer: str = Field(max_length=1_500)
+    answer: str = Field(max_length=1_500, description="your answer, in two to four sentences")
     confidence: float = Field(ge=0, le=1)
 
 
 class RoundCheck(BaseModel):
     converged: bool = Field(description="The debaters now hold the same position.")
     conceded: list[str] = Field(default_factory=list, max_length=MAX_DEBATERS)
-    reason: str = Field(max_length=600)
+    reason: str = Field(max_length=600, description="why, in one sentence")
 
 
 class JudgeVerdict(BaseModel):
     winner: str = Field(description="The winning position, or 'inconclusive'.")
     confidence: float = Field(ge=0, le=1)
-    reasoning: str = Field(max_length=1_500)
-    decisive_for: list[str] = Field(default_factory=list, max_length=MAX_POINTS)
-    decisive_against: list[str] = Field(default_factory=list, max_length=MAX_POINTS)
+    reasoning: str = Field(max_length=1_500, description="your reasoning, in two to four sentences")
+    decisive_for: list[Point] = Field(default_factory=list, max_length=MAX_POINTS)
+    decisive_against: list[Point] = Field(default_factory=list, max_length=MAX_POINTS)
 
 
 def with_positions(schema: type[BaseModel], names: list[str], **fields: Any) -> Any:
