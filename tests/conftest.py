@@ -42,6 +42,40 @@ def pg_dsn() -> Iterator[str]:
 
 
 @pytest.fixture
+def langfuse_spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The real Langfuse SDK exporting spans to memory, under fresh keys the runner uses.
+
+    Langfuse keeps one set of resources per public key, so fresh keys give each test its
+    own exporter. Yields the `InMemorySpanExporter`.
+    """
+    from langfuse import Langfuse
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from mas.settings import get_settings
+
+    public_key, secret_key = f"pk-lf-{uuid.uuid4().hex[:8]}", f"sk-lf-{uuid.uuid4().hex[:8]}"
+    exporter = InMemorySpanExporter()
+    client = Langfuse(
+        public_key=public_key,
+        secret_key=secret_key,
+        base_url="http://127.0.0.1:9",
+        tracer_provider=TracerProvider(),
+        span_exporter=exporter,
+    )
+    monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", public_key)
+    monkeypatch.setenv("LANGFUSE_SECRET_KEY", secret_key)
+    get_settings.cache_clear()
+    try:
+        yield exporter
+    finally:
+        client.shutdown()
+        monkeypatch.delenv("LANGFUSE_PUBLIC_KEY")
+        monkeypatch.delenv("LANGFUSE_SECRET_KEY")
+        get_settings.cache_clear()
+
+
+@pytest.fixture
 def thread_id() -> str:
     return f"test-{uuid.uuid4().hex[:10]}"
 

@@ -8,16 +8,11 @@ import json
 import re
 import signal
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from mas import runner
-from mas.settings import get_settings
 from mas.tracing import trace_id_for
 from tests.conftest import json_tail, logged_calls, mas_cli, start_mas, subprocess_env
 from tests.factories import decode, encode
@@ -181,38 +176,10 @@ def test_cli_refuses_bad_input_naming_the_field() -> None:
 # --- tracing --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def langfuse_exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The real Langfuse SDK exporting to memory, registered under fresh keys."""
-    from langfuse import Langfuse
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    public_key, secret_key = f"pk-lf-{uuid.uuid4().hex[:8]}", f"sk-lf-{uuid.uuid4().hex[:8]}"
-    exporter = InMemorySpanExporter()
-    client = Langfuse(
-        public_key=public_key,
-        secret_key=secret_key,
-        base_url="http://127.0.0.1:9",
-        tracer_provider=TracerProvider(),
-        span_exporter=exporter,
-    )
-    monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", public_key)
-    monkeypatch.setenv("LANGFUSE_SECRET_KEY", secret_key)
-    get_settings.cache_clear()
-    try:
-        yield exporter
-    finally:
-        client.shutdown()
-        monkeypatch.delenv("LANGFUSE_PUBLIC_KEY")
-        monkeypatch.delenv("LANGFUSE_SECRET_KEY")
-        get_settings.cache_clear()
-
-
-async def test_each_debater_gets_a_span_per_round(langfuse_exporter: Any) -> None:
+async def test_each_debater_gets_a_span_per_round(langfuse_spans: Any) -> None:
     task = {"question": QUESTION, "stances": STANCES, "rounds": 2}
     result = await runner.arun("debate", task, model=model_for(debate_script()))
-    spans = langfuse_exporter.get_finished_spans()
+    spans = langfuse_spans.get_finished_spans()
     trace_id = trace_id_for(result.thread_id, 1)
     assert {format(span.context.trace_id, "032x") for span in spans} == {trace_id}
     (root,) = [span for span in spans if span.name == "debate"]

@@ -3,45 +3,19 @@ exporter), and one end-to-end run on the embedded Gemma model."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from langfuse import Langfuse
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import mas
-from mas.settings import get_settings
 from mas.tracing import trace_id_for
 from tests.scripts_saga import order
 from tests.test_saga_graph import rows, scripted
 
-PUBLIC_KEY, SECRET_KEY = "pk-lf-saga", "sk-lf-saga"
-
-
-@pytest.fixture
-def exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    client = Langfuse(
-        public_key=PUBLIC_KEY,
-        secret_key=SECRET_KEY,
-        base_url="http://127.0.0.1:9",
-        tracer_provider=TracerProvider(),
-        span_exporter=exporter,
-    )
-    monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", PUBLIC_KEY)
-    monkeypatch.setenv("LANGFUSE_SECRET_KEY", SECRET_KEY)
-    get_settings.cache_clear()
-    yield exporter
-    client.flush()
-    monkeypatch.delenv("LANGFUSE_PUBLIC_KEY")
-    monkeypatch.delenv("LANGFUSE_SECRET_KEY")
-    get_settings.cache_clear()
-
 
 async def test_every_step_and_compensation_is_a_span(
-    exporter: InMemorySpanExporter, thread_id: str
+    langfuse_spans: InMemorySpanExporter, thread_id: str
 ) -> None:
     data: dict[str, Any] = {
         "order": order(),
@@ -54,7 +28,7 @@ async def test_every_step_and_compensation_is_a_span(
     trace_id = trace_id_for(thread_id, 1)
     spans = [
         s
-        for s in exporter.get_finished_spans()
+        for s in langfuse_spans.get_finished_spans()
         if s.context is not None and f"{s.context.trace_id:032x}" == trace_id
     ]
     names = [s.name for s in spans]

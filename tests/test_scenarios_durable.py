@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import signal
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,45 +110,10 @@ def test_cli_shows_the_aggregate(thread_id: str) -> None:
         assert text in result.stdout, text
 
 
-@pytest.fixture
-def span_exporter() -> Iterator[Any]:
-    """A real Langfuse client exporting to memory, with the run's keys set."""
-    from langfuse import Langfuse
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from mas.settings import get_settings
-
-    keys = {
-        "LANGFUSE_PUBLIC_KEY": f"pk-lf-scenarios-{uuid.uuid4().hex[:8]}",
-        "LANGFUSE_SECRET_KEY": "sk-lf-scenarios",
-    }
-    exporter = InMemorySpanExporter()
-    Langfuse(
-        public_key=keys["LANGFUSE_PUBLIC_KEY"],
-        secret_key=keys["LANGFUSE_SECRET_KEY"],
-        base_url="http://127.0.0.1:9",
-        tracer_provider=TracerProvider(),
-        span_exporter=exporter,
-    )
-    saved = {key: os.environ.get(key) for key in keys}
-    os.environ.update(keys)
-    get_settings.cache_clear()
-    try:
-        yield exporter
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
-
-
-async def test_spans_per_scenario_batch_and_per_sync_node(span_exporter: Any) -> None:
+async def test_spans_per_scenario_batch_and_per_sync_node(langfuse_spans: Any) -> None:
     data = crash_input("milestone") | {"params": {"item_s": 0.001}}
     result = await mas.arun("scenarios", data, model=notebook_model())
-    spans = span_exporter.get_finished_spans()
+    spans = langfuse_spans.get_finished_spans()
     names = collections.Counter(span.name for span in spans)
     batches = sum(len(run["batches"]) for run in result["runs"].values())
     assert names["run_batch"] == batches

@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from langfuse import Langfuse
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import mas
-from mas.settings import get_settings
 from mas.tracing import trace_id_for
 from tests.factories import decode
 from tests.scripted import ScriptedChatModel
 from tests.scripts_supervisor import TEAM, supervisor_script
-
-PUBLIC_KEY, SECRET_KEY = "pk-lf-test", "sk-lf-test"
-
-
-@pytest.fixture
-def exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    client = Langfuse(
-        public_key=PUBLIC_KEY,
-        secret_key=SECRET_KEY,
-        base_url="http://127.0.0.1:9",
-        tracer_provider=TracerProvider(),
-        span_exporter=exporter,
-    )
-    monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", PUBLIC_KEY)
-    monkeypatch.setenv("LANGFUSE_SECRET_KEY", SECRET_KEY)
-    get_settings.cache_clear()
-    yield exporter
-    client.flush()
-    monkeypatch.delenv("LANGFUSE_PUBLIC_KEY")
-    monkeypatch.delenv("LANGFUSE_SECRET_KEY")
-    get_settings.cache_clear()
 
 
 def names(spans: list[ReadableSpan]) -> list[str]:
@@ -53,7 +27,7 @@ def attribute(span: ReadableSpan, key: str) -> Any:
 
 
 async def test_run_and_resume_are_traced_in_one_session(
-    exporter: InMemorySpanExporter, thread_id: str
+    langfuse_spans: InMemorySpanExporter, thread_id: str
 ) -> None:
     model = ScriptedChatModel(script={a: decode(e) for a, e in supervisor_script().items()})
     task = {"task": "Queue or not?", "workers": TEAM, "review_plan": True}
@@ -62,7 +36,7 @@ async def test_run_and_resume_are_traced_in_one_session(
     done = await mas.aresume(thread_id, answer={"approve": True}, model=model)
     assert done.status == "done"
 
-    spans = exporter.get_finished_spans()
+    spans = langfuse_spans.get_finished_spans()
     first, second = (
         of_trace(spans, trace_id_for(thread_id, 1)),
         of_trace(spans, trace_id_for(thread_id, 2)),
