@@ -12,8 +12,16 @@ import pytest
 from pgserver._commands import pg_ctl
 from pgserver.postgres_server import PostgresServer, get_server
 
-from tests.conftest import json_tail, logged_calls, mas_cli, start_mas
-from tests.test_durability import SCRIPTED, TASK, comparable, saved_results, scripted_env, wait_for
+from tests.conftest import json_tail, logged_calls, mas_cli
+from tests.test_durability import (
+    SCRIPTED,
+    TASK,
+    comparable,
+    saved_results,
+    scripted_env,
+    start_supervisor,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -31,17 +39,7 @@ def test_run_survives_postgres_going_away(
     dsn = own_server.get_uri()
     call_log = tmp_path / "calls.log"
     env = {**scripted_env(tmp_path, call_log, delays={"analyst": 3}), "DATABASE_URL": dsn}
-    process = start_mas(
-        "run",
-        "supervisor",
-        "--input",
-        json.dumps(TASK),
-        "--model",
-        SCRIPTED,
-        "--thread-id",
-        thread_id,
-        env=env,
-    )
+    process = start_supervisor(thread_id, env)
     try:
         wait_for(lambda: saved_results(dsn, thread_id) >= 1, what="researcher's saved result")
         pg_ctl(

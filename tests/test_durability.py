@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,12 @@ def scripted_env(
         MAS_TEST_CALL_LOG=str(call_log),
         MAS_TEST_DELAYS=json.dumps(delays or {}),
     )
+
+
+def start_supervisor(thread_id: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`mas run supervisor` on the scripted model, in a process of its own."""
+    args = ["run", "supervisor", "--input", json.dumps(TASK), "--model", SCRIPTED]
+    return start_mas(*args, "--thread-id", thread_id, env=env)
 
 
 def wait_for(predicate: Any, timeout: float = 60.0, what: str = "condition") -> None:
@@ -89,17 +96,7 @@ def test_killed_run_resumes_in_a_new_process_without_repeating_finished_workers(
 
     call_log = tmp_path / "calls.log"
     slow = scripted_env(tmp_path, call_log, delays={"analyst": 60})
-    process = start_mas(
-        "run",
-        "supervisor",
-        "--input",
-        json.dumps(TASK),
-        "--model",
-        SCRIPTED,
-        "--thread-id",
-        thread_id,
-        env=slow,
-    )
+    process = start_supervisor(thread_id, slow)
     try:
         # researcher and analyst run in one batch; kill once researcher's result is durable.
         wait_for(lambda: saved_results(pg_dsn, thread_id) >= 1, what="researcher's saved result")
@@ -128,17 +125,7 @@ def test_second_process_resuming_a_running_thread_is_refused(
     tmp_path: Path, thread_id: str, call_log: Path
 ) -> None:
     env = scripted_env(tmp_path, call_log, delays={"analyst": 60})
-    process = start_mas(
-        "run",
-        "supervisor",
-        "--input",
-        json.dumps(TASK),
-        "--model",
-        SCRIPTED,
-        "--thread-id",
-        thread_id,
-        env=env,
-    )
+    process = start_supervisor(thread_id, env)
     try:
         wait_for(lambda: "analyst" in logged_calls(call_log), what="the run to be in its batch")
         second = mas_cli("resume", thread_id, env=env)
