@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from functools import cache
 from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, create_model, field_validator
@@ -156,18 +157,27 @@ class JudgeVerdict(BaseModel):
     decisive_against: list[Point] = Field(default_factory=list, max_length=MAX_POINTS)
 
 
-def with_positions(schema: type[BaseModel], names: list[str], **fields: Any) -> Any:
+def with_positions(schema: type[BaseModel], names: list[str], **fields: str) -> Any:
     """`schema` with the given fields' values restricted to debater names (an enum), so
     constrained decoding cannot invent a position. `fields` maps field -> 'one' | 'many'
     | 'verdict' (a name or 'inconclusive')."""
-    one: Any = Literal[tuple(names)]
+    return _positions_schema(schema, tuple(names), tuple(sorted(fields.items())))
+
+
+# Cached: building a model costs about a millisecond, and the structured-output caches
+# key on the class, so a fresh class per call would also grow them without bound.
+@cache
+def _positions_schema(
+    schema: type[BaseModel], names: tuple[str, ...], fields: tuple[tuple[str, str], ...]
+) -> Any:
+    one: Any = Literal[names]
     verdict: Any = Literal[(*names, INCONCLUSIVE)]
     shapes = {
         "one": (one, ...),
         "verdict": (verdict, ...),
         "many": (list[one], Field(default_factory=list, max_length=len(names))),
     }
-    overrides: dict[str, Any] = {name: shapes[kind] for name, kind in fields.items()}
+    overrides: dict[str, Any] = {name: shapes[kind] for name, kind in fields}
     return create_model(schema.__name__, __base__=schema, **overrides)
 
 
