@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -59,13 +60,22 @@ def _unavailable(dsn: str, error: BaseException) -> DatabaseUnavailable:
     )
 
 
+SETUP_POLL_S = 0.1
+
+
 def _setup(saver: PostgresSaver, pool: ConnectionPool[Any], dsn: str) -> None:
     if dsn in _prepared:
         return
     # Two processes setting up a fresh database at once would race on CREATE TABLE;
     # the lock is held on its own connection because setup() takes the saver's.
     with pool.connection() as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK_KEY,))
+        # Poll with pg_try_advisory_lock: a waiter blocked inside pg_advisory_lock holds a
+        # snapshot, and the holder's CREATE INDEX CONCURRENTLY waits for every snapshot
+        # to end, a deadlock across two connections that PostgreSQL cannot detect.
+        while not conn.execute(
+            "SELECT pg_try_advisory_lock(%s) AS locked", (SETUP_LOCK_KEY,)
+        ).fetchone()["locked"]:
+            time.sleep(SETUP_POLL_S)
         try:
             saver.setup()
             ensure_mas_tables(conn.cursor())
@@ -78,7 +88,13 @@ async def _asetup(saver: AsyncPostgresSaver, pool: AsyncConnectionPool[Any], dsn
     if dsn in _prepared:
         return
     async with pool.connection() as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK_KEY,))
+        # Polling, not waiting in pg_advisory_lock: see _setup.
+        while True:
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS locked", (SETUP_LOCK_KEY,))
+            row = await cur.fetchone()
+            if row is not None and row["locked"]:
+                break
+            await asyncio.sleep(SETUP_POLL_S)
         try:
             await saver.setup()
             await ensure_mas_tables(conn.cursor())

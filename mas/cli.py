@@ -8,12 +8,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import psycopg
 import typer
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 from rich.spinner import Spinner
 from rich.table import Table
@@ -22,7 +23,7 @@ from rich.text import Text
 from checkpoints.admin import delete_thread, get_thread, list_threads, prune_thread
 from checkpoints.errors import CheckpointError
 from checkpoints.locks import thread_lock
-from checkpoints.savers import connection, open_saver, resolve_dsn
+from checkpoints.savers import connection, open_saver, redact_dsn, resolve_dsn
 from mas import runner
 from mas.errors import InputError, MasError, UnknownThreadError
 from mas.patterns import get_pattern, known_patterns
@@ -56,24 +57,31 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the final state 
 
 @contextmanager
 def clear_errors() -> Iterator[None]:
-    """Turn every expected failure into one red line and a non-zero exit."""
+    """Turn every expected failure into one red line and a non-zero exit. Messages can
+    quote a connection string (psycopg does), so passwords are redacted first."""
     try:
         yield
     except (MasError, CheckpointError) as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        fail(str(error))
     except psycopg.OperationalError as error:
         reason = str(error).splitlines()[0]
-        errors.print(
-            f"[bold red]error:[/] lost the connection to PostgreSQL ({reason}); "
-            "checkpoints already written are kept: `mas resume` continues once it is back",
-            highlight=False,
-            soft_wrap=True,
+        fail(
+            f"lost the connection to PostgreSQL ({reason}); "
+            "checkpoints already written are kept: `mas resume` continues once it is back"
         )
-        raise typer.Exit(1) from None
+    except psycopg.ProgrammingError as error:
+        # psycopg raises this for a connection string it cannot parse.
+        fail(f"cannot use the PostgreSQL connection string: {str(error).splitlines()[0]}")
     except KeyboardInterrupt:
         errors.print("[yellow]stopped; the thread's checkpoints are kept (see `mas threads`)[/]")
         raise typer.Exit(130) from None
+
+
+def fail(message: str) -> NoReturn:
+    errors.print(
+        f"[bold red]error:[/] {escape(redact_dsn(message))}", highlight=False, soft_wrap=True
+    )
+    raise typer.Exit(1) from None
 
 
 def parse_json(text: str, option: str) -> Any:

@@ -6,10 +6,16 @@ branch separately) and every LLM call becomes a span. The trace id is derived
 from the thread id and the run's number on that thread, so a resumed run is a
 new trace in the same session and anyone can compute either id. Without keys
 no client is created and tracing costs nothing.
+
+Nothing configured as secret reaches a span: the Langfuse client masks inputs, outputs
+and metadata, and the callback handler redacts error messages (an exception's text can
+carry a DSN), replacing the PostgreSQL password, the Langfuse secret key and any
+password in a connection string with `***`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +26,43 @@ from langchain_core.callbacks import BaseCallbackHandler
 from mas.settings import Settings
 
 _clients: dict[str, Any] = {}
+_DSN_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@|(password\s*=\s*)('[^']*'|\S+)", re.I)
+
+
+def configured_secrets(settings: Settings) -> list[str]:
+    """Every value configured as secret: the Langfuse secret key, the database password."""
+    found = []
+    if settings.langfuse_secret_key is not None:
+        found.append(settings.langfuse_secret_key.get_secret_value())
+    if settings.database_url is not None:
+        for match in _DSN_PASSWORD.finditer(settings.database_url.get_secret_value()):
+            password = match.group(0)[len(match.group(1) or match.group(2)) :].rstrip("@")
+            found.append(password.strip("'"))
+    return [secret for secret in found if len(secret) >= 4]
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` with every secret, and any password in a connection string, replaced."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return _DSN_PASSWORD.sub(
+        lambda m: f"{m.group(1) or m.group(2)}***" + ("@" if m.group(1) else ""), text
+    )
+
+
+def masker(secrets: list[str]) -> Any:
+    """A Langfuse `mask` function: redacts secrets in every string of a span's data."""
+
+    def mask(*, data: Any, **_: Any) -> Any:
+        if isinstance(data, str):
+            return redact(data, secrets)
+        if isinstance(data, dict):
+            return {key: mask(data=value) for key, value in data.items()}
+        if isinstance(data, list | tuple):
+            return [mask(data=value) for value in data]
+        return data
+
+    return mask
 
 
 @dataclass(frozen=True)
@@ -48,6 +91,7 @@ def langfuse_client(settings: Settings) -> Any:
             public_key=public_key,
             secret_key=settings.langfuse_secret_key.get_secret_value(),
             base_url=settings.langfuse_base_url,
+            mask=masker(configured_secrets(settings)),
         )
     return _clients[public_key]
 
@@ -62,10 +106,19 @@ def run_trace(
         return
     from langfuse.langchain import CallbackHandler
 
+    secrets = configured_secrets(settings)
+
+    class RedactingHandler(CallbackHandler):
+        """Error messages become span status messages; redact them first."""
+
+        def _get_error_level_and_status_message(self, error: BaseException) -> Any:
+            level, message = super()._get_error_level_and_status_message(error)
+            return level, redact(message, secrets)
+
     client = langfuse_client(settings)
     trace_id = trace_id_for(thread_id, run_number)
     assert settings.langfuse_public_key
-    handler = CallbackHandler(
+    handler = RedactingHandler(
         public_key=settings.langfuse_public_key.get_secret_value(),
         trace_context={"trace_id": trace_id},
     )

@@ -25,6 +25,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row, scalar_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from nodes.context import AgentContext, agent_context
@@ -52,6 +53,9 @@ CREATE TABLE IF NOT EXISTS order_risk_checks (
     reason text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+-- The model call's usage is kept with the decision, so a re-run that reuses the decision
+-- after a crash still accounts for the call that made it.
+ALTER TABLE order_risk_checks ADD COLUMN IF NOT EXISTS usage jsonb NOT NULL DEFAULT '[]';
 CREATE TABLE IF NOT EXISTS order_reservations (
     id bigserial PRIMARY KEY,
     idempotency_key text NOT NULL UNIQUE,
@@ -90,7 +94,7 @@ CREATE TABLE IF NOT EXISTS order_injected_faults (
 """
 # table -> the columns an action writes (its compensation row copies them)
 EFFECT_TABLES: dict[str, tuple[str, ...]] = {
-    "order_risk_checks": ("decision", "reason"),
+    "order_risk_checks": ("decision", "reason", "usage"),
     "order_reservations": ("sku", "quantity"),
     "order_payments": ("amount_cents",),
     "order_shipments": ("address",),
@@ -132,7 +136,8 @@ async def prepare_order_tables(runtime: Runtime[AgentContext]) -> None:
 
 
 async def order_rows(conn: AsyncConnection[Any], thread_id: str) -> dict[str, list[dict[str, Any]]]:
-    """Every effect row of one saga thread, per table, oldest first."""
+    """Every effect row of one saga thread, per table, oldest first (without the risk
+    check's model usage: bookkeeping, whose latency differs from run to run)."""
     rows: dict[str, list[dict[str, Any]]] = {}
     async with conn.cursor(row_factory=dict_row) as cur:
         for table in EFFECT_TABLES:
@@ -140,7 +145,9 @@ async def order_rows(conn: AsyncConnection[Any], thread_id: str) -> dict[str, li
                 sql.Identifier(table)
             )
             await cur.execute(query, (thread_id,))
-            rows[table] = await cur.fetchall()
+            rows[table] = [
+                {k: v for k, v in row.items() if k != "usage"} for row in await cur.fetchall()
+            ]
     return rows
 
 
@@ -265,14 +272,16 @@ async def apply_compensation(call: EffectCall, table: str, kind: str) -> StepOut
 # --- the steps ----------------------------------------------------------------------------
 
 
-def _approval_for(outcome: StepOutcome) -> StepOutcome:
-    """A flagged order needs a person's approval before money moves."""
-    flagged = outcome.detail.get("decision") == "flag"
+def _decision(outcome: StepOutcome) -> StepOutcome:
+    """The recorded decision, its model call's usage, and whether a person must approve:
+    a flagged order needs one before money moves."""
+    detail = dict(outcome.detail)
+    usage = tuple(detail.pop("usage", ()))
     return StepOutcome(
-        detail=outcome.detail,
+        detail=detail,
         replayed=outcome.replayed,
-        approval_for=("charge_payment",) if flagged else (),
-        usage=outcome.usage,
+        approval_for=("charge_payment",) if detail.get("decision") == "flag" else (),
+        usage=usage,
     )
 
 
@@ -283,7 +292,7 @@ async def assess_risk(call: EffectCall) -> StepOutcome:
     async with database(call.runtime).connection() as conn:
         recorded = await _row(conn, "order_risk_checks", call.key)
     if recorded is not None:
-        return _approval_for(_outcome(recorded, EFFECT_TABLES["order_risk_checks"], True))
+        return _decision(_outcome(recorded, EFFECT_TABLES["order_risk_checks"], True))
     order = call.state["order"]
     try:
         reply = await ask_structured(
@@ -299,8 +308,8 @@ async def assess_risk(call: EffectCall) -> StepOutcome:
         usage: tuple[Any, ...] = ()
     else:
         assessment, usage = reply.value, (reply.usage,)
-    outcome = await apply_action(call, "order_risk_checks", "assess", assessment.model_dump())
-    return _approval_for(StepOutcome(detail=outcome.detail, replayed=outcome.replayed, usage=usage))
+    values = {**assessment.model_dump(), "usage": Jsonb(list(usage))}
+    return _decision(await apply_action(call, "order_risk_checks", "assess", values))
 
 
 def total_cents(order: dict[str, Any]) -> int:

@@ -15,6 +15,7 @@ from state.common import merge_dicts
 MAX_SCENARIOS = 12
 MAX_SIZE = 100_000
 MAX_MILESTONES = 20
+MAX_KNOBS, MAX_KNOB_CHARS = 32, 1_000  # a scenario's characteristics
 SyncMode = Literal["free", "milestone", "lockstep"]
 ScenarioStatus = Literal["running", "done", "failed", "timed_out"]
 
@@ -42,8 +43,13 @@ class ScenarioSpec(BaseModel):
     budget_s: float = Field(default=60.0, gt=0, le=86_400, description="Own processing time.")
     batch_size: int = Field(default=10, ge=1, le=10_000)
     difficulty: float = Field(default=0.0, ge=0, le=1)
-    characteristics: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Skill-specific knobs for making the inputs."
+    characteristics: dict[
+        Annotated[str, Field(max_length=40)],
+        Annotated[str, Field(max_length=MAX_KNOB_CHARS)] | int | float | bool,
+    ] = Field(
+        default_factory=dict,
+        max_length=MAX_KNOBS,
+        description="Skill-specific knobs for making the inputs.",
     )
 
     @model_validator(mode="before")

@@ -1,0 +1,86 @@
+"""Secrets never leave: Langfuse spans and CLI output contain neither the PostgreSQL
+password nor the Langfuse secret key, on success or on failure."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import mas
+from mas.errors import MasError
+from mas.settings import get_settings
+from tests.conftest import mas_cli, subprocess_env
+from tests.factories import decode
+from tests.scripted import ScriptedChatModel
+from tests.scripts_supervisor import TEAM, supervisor_script
+
+PASSWORD = "pg-Pa55word-7f3a9c"
+
+
+def with_password(dsn: str) -> str:
+    """The session's DSN with a password (the embedded server trusts local connections)."""
+    return re.sub(r"^(postgresql://[^:/@]+):?[^@]*@", rf"\1:{PASSWORD}@", dsn)
+
+
+def span_text(exporter: InMemorySpanExporter) -> str:
+    parts: list[Any] = []
+    for span in exporter.get_finished_spans():
+        parts += [span.name, dict(span.attributes or {}), dict(span.resource.attributes)]
+        parts += [(e.name, dict(e.attributes or {})) for e in span.events]
+    return json.dumps(parts, default=str)
+
+
+async def test_spans_hold_no_secrets(
+    langfuse_spans: InMemorySpanExporter,
+    pg_dsn: str,
+    thread_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dsn = with_password(pg_dsn)
+    assert PASSWORD in dsn
+    monkeypatch.setenv("DATABASE_URL", dsn)
+    get_settings.cache_clear()
+    secret_key = get_settings().langfuse_secret_key
+    assert secret_key is not None
+    model = ScriptedChatModel(script={a: decode(e) for a, e in supervisor_script().items()})
+    task = {"task": "Queue or not?", "workers": TEAM}
+    assert (await mas.arun("supervisor", task, thread_id=thread_id, model=model)).status == "done"
+    # A failing model whose error text carries the DSN: error spans must not leak it.
+    failing = ScriptedChatModel(script={"*": ValueError(f"cannot reach {dsn}")})
+    with contextlib.suppress(MasError):
+        await mas.arun("supervisor", {**task, "max_attempts": 1}, model=failing)
+
+    text = span_text(langfuse_spans)
+    assert "plan_work" in text, "spans were exported"
+    assert PASSWORD not in text
+    assert secret_key.get_secret_value() not in text
+
+
+def test_cli_output_holds_no_secrets(pg_dsn: str) -> None:
+    env = subprocess_env(
+        DATABASE_URL=with_password(pg_dsn),
+        LANGFUSE_PUBLIC_KEY="pk-lf-cli",
+        LANGFUSE_SECRET_KEY="sk-lf-cli-secret-91c2",
+        LANGFUSE_BASE_URL="http://127.0.0.1:9",
+    )
+    runs = [
+        mas_cli("threads", env=env),
+        mas_cli("show", "no-such-thread", env=env),
+        mas_cli("threads", "--dsn", f"postgresql://mas:{PASSWORD}@127.0.0.1:9/mas", env=env),
+        mas_cli("threads", "--dsn", f"host=127.0.0.1 port=9 password={PASSWORD}", env=env),
+        mas_cli("threads", "--dsn", f"postgresql://mas:{PASSWORD}@[bad/mas", env=env),
+        mas_cli("threads", "--dsn", f"password={PASSWORD} nonsense", env=env),
+    ]
+    assert runs[0].returncode == 0, runs[0].stderr
+    for result in runs[2:]:
+        assert result.returncode == 1 and result.stderr.startswith("error: "), result.stderr
+    for result in runs:
+        out = result.stdout + result.stderr
+        assert PASSWORD not in out, out
+        assert "sk-lf-cli-secret-91c2" not in out, out
+        assert "Traceback" not in out, out
