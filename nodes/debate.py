@@ -16,6 +16,7 @@ from langgraph.types import Command, Send, interrupt
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from nodes.context import AgentContext, agent_context
+from nodes.errors import describe_error
 from nodes.structured import StructuredOutputError, ask_structured
 from state.common import CallUsage, usage_totals
 from state.debate import (
@@ -61,10 +62,6 @@ def names_of(stances: list[dict[str, Any]]) -> list[str]:
 
 def positions_text(stances: list[dict[str, Any]]) -> str:
     return "\n".join(f"- {s['name']}: {s['stance']}" for s in stances)
-
-
-def describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"[:1_000]
 
 
 def transcript_text(turns: list[Turn]) -> str:
@@ -267,7 +264,7 @@ async def argue(task: DebaterTask, runtime: Runtime[AgentContext]) -> dict[str, 
 
 def debater_failed(task: DebaterTask, error: NodeError) -> Command[Any]:
     """Retries are exhausted: record the failure; the other debaters' turns are kept."""
-    return Command(update=failed_turn(task, describe(error.error)), goto="review_round")
+    return Command(update=failed_turn(task, describe_error(error.error)), goto="review_round")
 
 
 async def review_round(state: DebateState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -570,7 +567,7 @@ async def run_baseline(task: BaselineTask, runtime: Runtime[AgentContext]) -> di
 
 
 def baseline_failed(task: BaselineTask, error: NodeError) -> Command[Any]:
-    return Command(update=failed_baseline(task, describe(error.error)), goto="conclude")
+    return Command(update=failed_baseline(task, describe_error(error.error)), goto="conclude")
 
 
 def tokens(usage: list[CallUsage]) -> int:

@@ -21,6 +21,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, interrupt
 
 from nodes.context import AgentContext
+from nodes.errors import describe_error, error_parts
 from state.common import CallUsage
 from state.saga import (
     ApprovalAnswer,
@@ -253,9 +254,12 @@ def _failure_entry(
     cause = error.error
     if isinstance(cause, StepAttemptError):
         attempts, started_at, text = cause.attempt, cause.started_at, str(cause)
-    else:  # a timeout: raised around the node, so every attempt was used
+    else:
+        # A timeout (raised around the node), or an error restored from a checkpoint
+        # after a crash: either way every attempt was used.
         attempts, started_at = retry.max_attempts, None
-        text = f"{type(cause).__name__}: {cause}"
+        name, message = error_parts(cause)
+        text = message if name == StepAttemptError.__name__ else describe_error(cause)
     event = "failed" if phase == "action" else "compensation_failed"
     return _entry(
         step, node, phase, event, started_at=started_at, attempts=attempts, detail=text

@@ -22,6 +22,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
 from nodes.context import AgentContext
+from nodes.errors import describe_error
 from nodes.skills import InputSpec, Item, Skill, resolve_skill
 from state.scenarios import (
     BatchRecord,
@@ -36,10 +37,6 @@ from state.scenarios import (
 # Total time ~ n^exponent; within this distance of 1 the growth counts as linear.
 LINEAR_TOLERANCE = 0.2
 QUALITY_GAP = 0.1
-
-
-def describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"[:1_000]
 
 
 # --- start and dispatch ------------------------------------------------------------------
@@ -234,7 +231,10 @@ def batch_failed(task: PhaseTask, error: NodeError) -> Command[Any]:
         **{
             **run,
             "status": "failed",
-            "errors": [*run["errors"], f"batch {len(run['batches'])}: {describe(error.error)}"],
+            "errors": [
+                *run["errors"],
+                f"batch {len(run['batches'])}: {describe_error(error.error)}",
+            ],
         }
     )
     return Command(update={"run": failed}, goto=END)

@@ -16,6 +16,7 @@ from langgraph.types import Command, Send, interrupt
 
 from nodes.agents import run_role_agent
 from nodes.context import AgentContext, agent_context
+from nodes.errors import describe_error
 from nodes.structured import StructuredOutputError, ask_structured
 from state.supervisor import (
     Conflict,
@@ -223,10 +224,6 @@ async def run_fallback(task: WorkerTask, runtime: Runtime[AgentContext]) -> dict
     return await _work(task, runtime, role=role, status="fallback")
 
 
-def describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"[:1_000]
-
-
 def failed_result(task: WorkerTask, error: str) -> dict[str, Any]:
     name = task["worker"]["name"]
     result = WorkerResult(
@@ -237,14 +234,14 @@ def failed_result(task: WorkerTask, error: str) -> dict[str, Any]:
 
 def worker_failed(task: WorkerTask, error: NodeError) -> Command[Any]:
     """Retries are exhausted: hand the work to the fallback worker."""
-    return Command(goto=Send("run_fallback", {**task, "failed_with": describe(error.error)}))
+    return Command(goto=Send("run_fallback", {**task, "failed_with": describe_error(error.error)}))
 
 
 def fallback_failed(task: WorkerTask, error: NodeError) -> Command[Any]:
     """The fallback failed too: record the failure; sibling results are kept."""
     first = task["failed_with"] or ""
     return Command(
-        update=failed_result(task, f"{first}; fallback: {describe(error.error)}"),
+        update=failed_result(task, f"{first}; fallback: {describe_error(error.error)}"),
         goto="collect_batch",
     )
 

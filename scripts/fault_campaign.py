@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -757,12 +758,15 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "reliability.md")
     args = parser.parse_args()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="mas-faults-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mas-faults-") as tmp, ExitStack() as stack:
         dsn = os.environ.get("DATABASE_URL")
         if not dsn:
-            from checkpoints.embedded import embedded_dsn
+            from pgserver.postgres_server import get_server
 
-            dsn = embedded_dsn(Path(tmp) / "pg", cleanup_mode="delete")
+            server = get_server(Path(tmp) / "pg", cleanup_mode="delete")
+            # Stop it before the temp dir goes, or it outlives the campaign.
+            stack.callback(server.cleanup)
+            dsn = server.get_uri()
             os.environ["DATABASE_URL"] = dsn
         results = {}
         for pattern in args.patterns.split(","):
