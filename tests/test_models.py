@@ -120,7 +120,10 @@ def test_real_ollama_when_configured(thread_id: str) -> None:
     """Opt-in: set OLLAMA_HOST and MAS_TEST_OLLAMA_MODEL to run against a real Ollama."""
     model = os.environ.get("MAS_TEST_OLLAMA_MODEL")
     if not os.environ.get("OLLAMA_HOST") or not model:
-        pytest.skip("opt-in: set OLLAMA_HOST and MAS_TEST_OLLAMA_MODEL")
+        pytest.skip(
+            "needs a running Ollama server: set OLLAMA_HOST and "
+            "MAS_TEST_OLLAMA_MODEL=<a pulled model> to run it"
+        )
     result = mas.run(
         "supervisor",
         {"task": "Name two uses of a hash map.", "workers": TEAM[:2]},
