@@ -24,7 +24,6 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 from checkpoints.embedded import embedded_dsn
 from checkpoints.errors import DatabaseUnavailable
 from checkpoints.schema import SETUP_LOCK_KEY, ensure_mas_tables
-from mas.settings import get_settings
 
 CONNECTION_KWARGS: dict[str, Any] = {
     "autocommit": True,
@@ -41,16 +40,30 @@ def resolve_dsn(dsn: str | None = None) -> str:
     """The DSN to use: the argument, else `DATABASE_URL`, else the embedded server."""
     if dsn:
         return dsn
+    # Imported here: `mas` imports this module, so a top-level import would be circular.
+    from mas.settings import get_settings
+
     settings = get_settings()
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
     return embedded_dsn(settings.data_dir)
 
 
-def redact_dsn(dsn: str) -> str:
-    """The DSN with any password replaced, safe for error messages and logs."""
-    dsn = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", dsn)
-    return re.sub(r"(password=)\S+", r"\1***", dsn)
+# A password in a URL (`://user:pw@`) or a key/value DSN (`password=pw`, maybe quoted).
+DSN_PASSWORD = re.compile(
+    r"(?P<url>://[^:/@\s]+:)(?P<pw>[^@\s]+)@|(?P<kv>password\s*=\s*)(?P<kvpw>'[^']*'|\S+)",
+    re.I,
+)
+
+
+def dsn_passwords(text: str) -> list[str]:
+    """Every password written in `text`'s connection strings."""
+    return [(m["pw"] or m["kvpw"]).strip("'") for m in DSN_PASSWORD.finditer(text)]
+
+
+def redact_dsn(text: str) -> str:
+    """`text` with any connection-string password replaced, safe for errors and logs."""
+    return DSN_PASSWORD.sub(lambda m: f"{m['url']}***@" if m["url"] else f"{m['kv']}***", text)
 
 
 def _unavailable(dsn: str, error: BaseException) -> DatabaseUnavailable:

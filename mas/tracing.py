@@ -15,7 +15,6 @@ password in a connection string with `***`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,10 +22,10 @@ from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from checkpoints.savers import dsn_passwords, redact_dsn
 from mas.settings import Settings
 
 _clients: dict[str, Any] = {}
-_DSN_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@|(password\s*=\s*)('[^']*'|\S+)", re.I)
 
 
 def configured_secrets(settings: Settings) -> list[str]:
@@ -35,9 +34,7 @@ def configured_secrets(settings: Settings) -> list[str]:
     if settings.langfuse_secret_key is not None:
         found.append(settings.langfuse_secret_key.get_secret_value())
     if settings.database_url is not None:
-        for match in _DSN_PASSWORD.finditer(settings.database_url.get_secret_value()):
-            password = match.group(0)[len(match.group(1) or match.group(2)) :].rstrip("@")
-            found.append(password.strip("'"))
+        found += dsn_passwords(settings.database_url.get_secret_value())
     return [secret for secret in found if len(secret) >= 4]
 
 
@@ -45,9 +42,7 @@ def redact(text: str, secrets: list[str]) -> str:
     """`text` with every secret, and any password in a connection string, replaced."""
     for secret in secrets:
         text = text.replace(secret, "***")
-    return _DSN_PASSWORD.sub(
-        lambda m: f"{m.group(1) or m.group(2)}***" + ("@" if m.group(1) else ""), text
-    )
+    return redact_dsn(text)
 
 
 def masker(secrets: list[str]) -> Any:

@@ -296,23 +296,13 @@ def saga_rows(dsn: str, thread_id: str) -> dict[str, list[dict[str, Any]]]:
     import psycopg
 
     from nodes.orders import order_rows
+    from tests.scripts_saga import snapshot
 
     async def read() -> dict[str, list[dict[str, Any]]]:
         async with await psycopg.AsyncConnection.connect(dsn) as conn:
             return await order_rows(conn, thread_id)
 
-    tables = asyncio.run(read())
-    return {
-        table: [
-            {
-                k: (v.replace(thread_id, "<thread>") if isinstance(v, str) else v)
-                for k, v in row.items()
-                if k not in ("id", "created_at")
-            }
-            for row in rows
-        ]
-        for table, rows in tables.items()
-    }
+    return snapshot(asyncio.run(read()), thread_id)
 
 
 @dataclass

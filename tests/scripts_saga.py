@@ -38,3 +38,18 @@ def notebook_model() -> Any:
         script={agent: decode(entry) for agent, entry in saga_script().items()},
         classify=saga_agent,
     )
+
+
+def snapshot(tables: dict[str, list[dict[str, Any]]], thread_id: str) -> dict[str, list[Any]]:
+    """The rows minus what differs between threads anyway (ids, times, the thread id)."""
+    return {
+        table: [
+            {
+                k: (v.replace(thread_id, "<thread>") if isinstance(v, str) else v)
+                for k, v in row.items()
+                if k not in ("id", "created_at")
+            }
+            for row in table_rows
+        ]
+        for table, table_rows in tables.items()
+    }

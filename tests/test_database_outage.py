@@ -3,7 +3,6 @@ is trusted, and once the database is back the thread resumes to the same result.
 
 from __future__ import annotations
 
-import json
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +13,8 @@ from pgserver.postgres_server import PostgresServer, get_server
 
 from tests.conftest import json_tail, logged_calls, mas_cli
 from tests.test_durability import (
-    SCRIPTED,
-    TASK,
     comparable,
+    reference_values,
     saved_results,
     scripted_env,
     start_supervisor,
@@ -61,15 +59,6 @@ def test_run_survives_postgres_going_away(
     resumed = mas_cli("resume", thread_id, "--json", env={**env, "MAS_TEST_DELAYS": "{}"})
     assert resumed.returncode == 0, resumed.stderr
     final = json_tail(resumed.stdout)["values"]
-    reference = mas_cli(
-        "run",
-        "supervisor",
-        "--input",
-        json.dumps(TASK),
-        "--model",
-        SCRIPTED,
-        "--json",
-        env={**env, "MAS_TEST_DELAYS": "{}"},
-    )
-    assert comparable(final) == comparable(json_tail(reference.stdout)["values"])
+    reference = reference_values({**env, "MAS_TEST_DELAYS": "{}"})
+    assert comparable(final) == comparable(reference)
     assert logged_calls(call_log).count("researcher") == 2, "once per run, not again on resume"

@@ -78,21 +78,19 @@ def comparable(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def reference_values(env: dict[str, str]) -> dict[str, Any]:
+    """The final state of an uninterrupted scripted supervisor run."""
+    args = ["run", "supervisor", "--input", json.dumps(TASK), "--model", SCRIPTED, "--json"]
+    reference = mas_cli(*args, env=env)
+    assert reference.returncode == 0, reference.stderr
+    values: dict[str, Any] = json_tail(reference.stdout)["values"]
+    return values
+
+
 def test_killed_run_resumes_in_a_new_process_without_repeating_finished_workers(
     tmp_path: Path, pg_dsn: str, thread_id: str
 ) -> None:
-    reference_log = tmp_path / "reference.log"
-    reference = mas_cli(
-        "run",
-        "supervisor",
-        "--input",
-        json.dumps(TASK),
-        "--model",
-        SCRIPTED,
-        "--json",
-        env=scripted_env(tmp_path, reference_log),
-    )
-    assert reference.returncode == 0, reference.stderr
+    reference = reference_values(scripted_env(tmp_path, tmp_path / "reference.log"))
 
     call_log = tmp_path / "calls.log"
     slow = scripted_env(tmp_path, call_log, delays={"analyst": 60})
@@ -112,7 +110,7 @@ def test_killed_run_resumes_in_a_new_process_without_repeating_finished_workers(
     assert resumed.returncode == 0, resumed.stderr
     final = json_tail(resumed.stdout)
     assert final["status"] == "done"
-    assert comparable(final["values"]) == comparable(json_tail(reference.stdout)["values"])
+    assert comparable(final["values"]) == comparable(reference)
 
     calls = logged_calls(call_log)
     assert calls.count("planner") == 1

@@ -19,7 +19,7 @@ from typing import Any
 import mas
 from tests.conftest import ROOT, json_tail, logged_calls, mas_cli, start_mas, subprocess_env
 from tests.factories import encode
-from tests.scripts_saga import FLAG, order, saga_script
+from tests.scripts_saga import FLAG, order, saga_script, snapshot
 from tests.test_saga_graph import rows, scripted
 
 MODEL = "factory:tests.factories:scripted_from_env"
@@ -83,21 +83,6 @@ def wait_for(scenario: Scenario, timeout_s: float = 90.0) -> None:
             raise AssertionError(f"{scenario.point}: the run ended before pausing:\n{err}")
         assert time.monotonic() < deadline, f"{scenario.point}: never reached"
         time.sleep(0.02)
-
-
-def snapshot(tables: dict[str, list[dict[str, Any]]], thread_id: str) -> dict[str, list[Any]]:
-    """The rows minus what differs between threads anyway (ids, times, the thread id)."""
-    return {
-        table: [
-            {
-                k: (v.replace(thread_id, "<thread>") if isinstance(v, str) else v)
-                for k, v in row.items()
-                if k not in ("id", "created_at")
-            }
-            for row in table_rows
-        ]
-        for table, table_rows in tables.items()
-    }
 
 
 def resume_process(scenario: Scenario) -> subprocess.Popen[str]:
