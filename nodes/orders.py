@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -130,9 +131,18 @@ async def create_order_tables(conn: AsyncConnection[Any]) -> None:
             await conn.execute(statement)
 
 
+# Pools whose database has the tables: the DDL takes locks (ALTER TABLE an exclusive
+# one), so each process runs it once per database, not once per saga.
+_prepared_pools: weakref.WeakSet[AsyncConnectionPool[Any]] = weakref.WeakSet()
+
+
 async def prepare_order_tables(runtime: Runtime[AgentContext]) -> None:
-    async with database(runtime).connection() as conn:
+    pool = database(runtime)
+    if pool in _prepared_pools:
+        return
+    async with pool.connection() as conn:
         await create_order_tables(conn)
+    _prepared_pools.add(pool)
 
 
 async def order_rows(conn: AsyncConnection[Any], thread_id: str) -> dict[str, list[dict[str, Any]]]:

@@ -8,10 +8,13 @@ channel; every finished batch writes a new version of its scenario's record.
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
+import json
 import math
 import time
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Any, Literal, cast
 
 from langchain_core.language_models import BaseChatModel
@@ -117,6 +120,13 @@ def dispatch_phase(state: ScenariosState) -> list[Send] | Literal["milestone_syn
 # --- one scenario's phase: a subgraph of batches ----------------------------------------
 
 
+@lru_cache(maxsize=64)
+def scenario_items(skill_name: str, spec_json: str) -> tuple[Item, ...]:
+    """A scenario's inputs, made once per process rather than once per batch (they are
+    seeded, so every batch and every process sees the same items)."""
+    return tuple(resolve_skill(skill_name).make_inputs(json.loads(spec_json)))
+
+
 def input_spec(run: ScenarioRun) -> InputSpec:
     return InputSpec(
         scenario=run["name"],
@@ -170,7 +180,9 @@ async def run_batch(task: PhaseTask, runtime: Runtime[AgentContext]) -> dict[str
     start = run["items_done"]
     end = min(start + run["batch_size"], task["target"])
     index = len(run["batches"])
-    items = skill.make_inputs(input_spec(run))[start:end]
+    spec_json = json.dumps(input_spec(run), sort_keys=True)
+    # Copies: a skill may change its items, and the cached list serves every batch.
+    items = copy.deepcopy(list(scenario_items(task["skill"], spec_json)[start:end]))
     params = skill.params_model.model_validate(task["params"])
     model = runtime.context.model_for(skill.name) if runtime.context else None
     remaining_s = run["budget_s"] - run["elapsed_ms"] / 1000
