@@ -19,7 +19,6 @@ from mas.errors import ModelSpecError, ModelUnavailableError
 from mas.llamacpp import ChatLlamaCpp
 from mas.settings import Settings, get_settings
 
-PROVIDERS = ("ollama", "llamacpp", "factory")
 OLLAMA_PREFLIGHT_TIMEOUT_S = 5.0
 
 

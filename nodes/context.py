@@ -46,6 +46,11 @@ def agent_context(runtime: Runtime[AgentContext]) -> AgentContext:
     return runtime.context
 
 
+def node_attempt(runtime: Runtime[Any]) -> int:
+    """Which attempt of the current node this is (1 without execution info)."""
+    return runtime.execution_info.node_attempt if runtime.execution_info else 1
+
+
 Node = Callable[[StateT, Runtime[AgentContext]], Awaitable[Any]]
 
 

@@ -13,11 +13,11 @@ from typing import Any, Literal
 from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send, interrupt
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field
 
 from nodes.context import AgentContext, agent_context
 from nodes.errors import describe_error
-from nodes.structured import StructuredOutputError, ask_structured
+from nodes.structured import StructuredOutputError, ask_structured, json_schema
 from state.common import CallUsage, usage_totals
 from state.debate import (
     INCONCLUSIVE,
@@ -453,8 +453,9 @@ class HumanDecision(BaseModel):
 
 def decision_answer(payload: dict[str, Any]) -> type[HumanDecision]:
     """The answer model for a pending debate-decision interrupt: winner is one of its positions."""
-    positions: Any = Literal[tuple(payload["positions"])]
-    return create_model("HumanDecision", __base__=HumanDecision, winner=(positions, ...))
+    names = [p for p in payload["positions"] if p != INCONCLUSIVE]
+    schema: type[HumanDecision] = with_positions(HumanDecision, names, winner="verdict")
+    return schema
 
 
 def human_decision(state: DebateState) -> dict[str, Any]:
@@ -470,7 +471,7 @@ def human_decision(state: DebateState) -> dict[str, Any]:
             "positions": positions,
             "transcript": state.get("transcript", []),
             "draft_verdict": draft,
-            "answer": HumanDecision.model_json_schema(),
+            "answer": json_schema(decision_answer({"positions": positions})),
         }
     )
     decision = decision_answer({"positions": positions}).model_validate(raw)

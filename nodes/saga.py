@@ -20,8 +20,9 @@ from langgraph.errors import NodeError, NodeTimeoutError
 from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, interrupt
 
-from nodes.context import AgentContext
+from nodes.context import AgentContext, node_attempt
 from nodes.errors import describe_error, error_parts
+from nodes.structured import json_schema
 from state.common import CallUsage
 from state.saga import (
     ApprovalAnswer,
@@ -180,7 +181,7 @@ async def _attempt(
 ) -> tuple[StepOutcome, Effect, int, str | None]:
     """One attempt of an effect, announced live; failures carry the attempt for the log."""
     info = runtime.execution_info
-    attempt = info.node_attempt if info else 1
+    attempt = node_attempt(runtime)
     started_at = _timestamp(info.node_first_attempt_time if info else None)
     thread_id = _thread_id(runtime)
     key = idempotency_key(thread_id, step, phase)
@@ -364,7 +365,7 @@ def approval_node(saga: Saga) -> Callable[..., Command[Any]]:
                 "reason": "flagged by an earlier step"
                 if step in state.get("approval_required", [])
                 else "the input requires approval",
-                "answer": ApprovalAnswer.model_json_schema(),
+                "answer": json_schema(ApprovalAnswer),
             }
         )
         answer = ApprovalAnswer.model_validate(raw)
@@ -396,7 +397,7 @@ def await_operator(state: SagaState) -> Command[Any]:
             "step": attention["step"],
             "node": attention["node"],
             "error": attention["error"],
-            "answer": CompensationRetryAnswer.model_json_schema(),
+            "answer": json_schema(CompensationRetryAnswer),
         }
     )
     CompensationRetryAnswer.model_validate(raw)

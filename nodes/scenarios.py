@@ -24,7 +24,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from nodes.context import AgentContext
+from nodes.context import AgentContext, node_attempt
 from nodes.errors import describe_error
 from nodes.skills import InputSpec, Item, Skill, resolve_skill
 from state.scenarios import (
@@ -155,10 +155,6 @@ async def timed_process(
     return await asyncio.to_thread(work)
 
 
-def _attempts(runtime: Runtime[AgentContext]) -> int:
-    return runtime.execution_info.node_attempt if runtime.execution_info else 1
-
-
 def _progress(runtime: Runtime[AgentContext], run: ScenarioRun, batch: int) -> None:
     runtime.stream_writer(
         {
@@ -214,7 +210,7 @@ async def run_batch(task: PhaseTask, runtime: Runtime[AgentContext]) -> dict[str
         end=end,
         elapsed_ms=round(elapsed_ms, 3),
         work_ms=round(work_s * 1000, 3),
-        attempts=_attempts(runtime),
+        attempts=node_attempt(runtime),
         metrics=skill.score(items, outputs),
     )
     done = ScenarioRun(

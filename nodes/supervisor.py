@@ -15,9 +15,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send, interrupt
 
 from nodes.agents import run_role_agent
-from nodes.context import AgentContext, agent_context
+from nodes.context import AgentContext, agent_context, node_attempt
 from nodes.errors import describe_error
-from nodes.structured import StructuredOutputError, ask_structured
+from nodes.structured import StructuredOutputError, ask_structured, json_schema
 from state.supervisor import (
     Conflict,
     ConflictTask,
@@ -131,7 +131,7 @@ def review_plan(state: SupervisorState) -> dict[str, Any]:
             "kind": "plan_review",
             "plan": state["plan"],
             "workers": names,
-            "answer": PlanReview.model_json_schema(),
+            "answer": json_schema(review_answer_schema(tuple(names))),
         }
     )
     answer = review_answer_schema(tuple(names)).model_validate(raw)
@@ -182,10 +182,6 @@ def dispatch_batch(state: SupervisorState) -> list[Send] | Literal["detect_confl
     ]
 
 
-def _attempts(runtime: Runtime[AgentContext]) -> int:
-    return runtime.execution_info.node_attempt if runtime.execution_info else 1
-
-
 async def _work(
     task: WorkerTask,
     runtime: Runtime[AgentContext],
@@ -208,7 +204,7 @@ async def _work(
         status=status,
         report=report.model_dump(),
         error=task["failed_with"],
-        attempts=_attempts(runtime),
+        attempts=node_attempt(runtime),
         batch=task["batch"],
     )
     runtime.stream_writer({"worker": worker["name"], "status": status, "batch": task["batch"]})
