@@ -120,6 +120,14 @@ def start_mas(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+def listed_status(thread_id: str, env: dict[str, str] | None = None) -> str:
+    """The status `mas threads` shows on this thread's own row."""
+    listing = mas_cli("threads", env=env)
+    row = next(line for line in listing.stdout.splitlines() if thread_id in line)
+    cells = [cell.strip() for cell in row.split("│")]  # | thread id | pattern | status | ...
+    return cells[3]
+
+
 def json_tail(output: str) -> Any:
     """The JSON document a `--json` command printed last."""
     import json

@@ -94,9 +94,11 @@ def test_interrupt_then_resume_with_an_answer_then_show_and_threads(
 
 def test_rejected_plan_ends_the_run_without_workers(env: dict[str, str], thread_id: str) -> None:
     task = json.dumps({"task": "Queue or not?", "workers": TEAM, "review_plan": True})
-    mas_cli("run", "supervisor", "--input", task, "--thread-id", thread_id, env=env)
+    paused = mas_cli("run", "supervisor", "--input", task, "--thread-id", thread_id, env=env)
+    assert paused.returncode == 0 and "waiting for an answer" in paused.stdout, paused.stderr
     answer = json.dumps({"approve": False, "note": "too broad"})
     result = mas_cli("resume", thread_id, "--answer", answer, "--json", env=env)
+    assert result.returncode == 0, result.stderr
     values = json_tail(result.stdout)["values"]
     assert values["synthesis"] == {"summary": "Plan rejected: too broad", "rejected": True}
     assert not values.get("results")

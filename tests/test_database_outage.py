@@ -11,7 +11,7 @@ import pytest
 from pgserver._commands import pg_ctl
 from pgserver.postgres_server import PostgresServer, get_server
 
-from tests.conftest import json_tail, logged_calls, mas_cli
+from tests.conftest import json_tail, listed_status, logged_calls, mas_cli
 from tests.test_durability import (
     comparable,
     reference_values,
@@ -53,8 +53,8 @@ def test_run_survives_postgres_going_away(
     assert failure and f"mas resume {thread_id}" in failure[-1], stderr
 
     own_server.ensure_postgres_running()
-    listing = mas_cli("threads", env=env)
-    assert thread_id in listing.stdout and "failed" in listing.stdout
+    # The server ends the dead process's session, and with it the lock, within moments.
+    wait_for(lambda: listed_status(thread_id, env) == "failed", 10, "the run to show as failed")
 
     resumed = mas_cli("resume", thread_id, "--json", env={**env, "MAS_TEST_DELAYS": "{}"})
     assert resumed.returncode == 0, resumed.stderr

@@ -18,7 +18,14 @@ from checkpoints.admin import count_checkpoints, get_thread, list_threads, prune
 from checkpoints.errors import ThreadLocked
 from checkpoints.locks import ThreadLocks
 from checkpoints.savers import CONNECTION_KWARGS
-from tests.conftest import json_tail, logged_calls, mas_cli, start_mas, subprocess_env
+from tests.conftest import (
+    json_tail,
+    listed_status,
+    logged_calls,
+    mas_cli,
+    start_mas,
+    subprocess_env,
+)
 from tests.factories import decode, encode
 from tests.scripted import ScriptedChatModel
 from tests.scripts_supervisor import TEAM, supervisor_script
@@ -103,8 +110,8 @@ def test_killed_run_resumes_in_a_new_process_without_repeating_finished_workers(
         process.send_signal(signal.SIGKILL)
         process.wait()
 
-    listing = mas_cli("threads", env=slow)
-    assert thread_id in listing.stdout and "failed" in listing.stdout
+    # The server ends the dead process's session, and with it the lock, within moments.
+    wait_for(lambda: listed_status(thread_id, slow) == "failed", 10, "the run to show as failed")
 
     resumed = mas_cli("resume", thread_id, "--json", env=scripted_env(tmp_path, call_log))
     assert resumed.returncode == 0, resumed.stderr
@@ -129,8 +136,7 @@ def test_second_process_resuming_a_running_thread_is_refused(
         second = mas_cli("resume", thread_id, env=env)
         assert second.returncode == 1
         assert f"thread {thread_id} is already running" in second.stderr
-        listing = mas_cli("threads", env=env)
-        assert thread_id in listing.stdout and "running" in listing.stdout
+        assert listed_status(thread_id, env) == "running"
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()

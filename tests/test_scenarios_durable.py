@@ -88,8 +88,10 @@ async def test_crash_mid_run_resumes_without_redoing_finished_batches(
     assert 0 < len(before_kill) < 24
     assert any(counts[item] == 1 for item in before_kill), "finished batches were redone"
     for name, run in values["runs"].items():
-        redone = {int(i.split(":")[1]) for i, n in counts.items() if n > 1 and i[0] == name}
-        assert redone <= {int(i.split(":")[1]) for i in before_kill if i[0] == name}
+        redone = {
+            int(i.split(":")[1]) for i, n in counts.items() if n > 1 and i.split(":")[0] == name
+        }
+        assert redone <= {int(i.split(":")[1]) for i in before_kill if i.split(":")[0] == name}
         # only the batch that was in flight when the process died ran twice
         in_flight = [b for b in run["batches"] if any(b["start"] <= i < b["end"] for i in redone)]
         assert len(in_flight) <= 1, (name, redone)

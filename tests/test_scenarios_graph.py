@@ -4,7 +4,6 @@ budgets, scaling, input validation and the CLI views."""
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from mas.patterns import get_pattern
 from mas.runner import RunEvent
 from mas.views import scenarios as view
 from nodes.scenarios import growth_class, scaling
-from tests.conftest import ROOT, logged_calls
+from tests.conftest import logged_calls
 from tests.scripts_scenarios import BATCH_INTERVALS, SLEEP_SKILL, notebook_model
 
 
@@ -278,8 +277,3 @@ async def test_views_show_bars_milestones_and_the_aggregate() -> None:
     assert "12/12" in text and "━" in text
     assert "milestones: 30% at" in text and "100% at" in text
     assert "quality ranking by accuracy" in text and "parallel efficiency" in text
-
-
-def test_langgraph_json_lists_the_scenarios_graph() -> None:
-    config = json.loads((ROOT / "langgraph.json").read_text())
-    assert config["graphs"]["scenarios"] == "./graphs/scenarios.py:graph"

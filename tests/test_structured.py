@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -24,9 +25,19 @@ async def test_valid_reply_is_parsed_with_usage() -> None:
 
 
 async def test_invalid_reply_gets_one_repair_turn_that_names_the_problem() -> None:
-    scripted = model('{"summary": "x", "confidence": 7}', GOOD)
+    repair_requests: list[str] = []
+
+    def repaired(messages: list[Any]) -> str:
+        repair_requests.append(messages[-1].text)
+        return GOOD
+
+    scripted = ScriptedChatModel(
+        script={"*": ['{"summary": "x", "confidence": 7}', repaired]}, classify=lambda _: "a"
+    )
     reply = await ask_structured(scripted, agent="a", system="s", user="u", schema=WorkerReport)
     assert reply.value.summary == "ok" and reply.usage["calls"] == 2
+    (request,) = repair_requests
+    assert "confidence" in request and "less than or equal to 1" in request
 
 
 async def test_second_invalid_reply_raises_with_agent_and_raw_output() -> None:
