@@ -49,16 +49,19 @@ def resolve_dsn(dsn: str | None = None) -> str:
     return embedded_dsn(settings.data_dir)
 
 
-# A password in a URL (`://user:pw@`) or a key/value DSN (`password=pw`, maybe quoted).
+# A password in a URL (`scheme://user:pw@host`, the user possibly empty, the password
+# possibly holding an unencoded '@', so it runs to the last '@' of the token) or in the
+# key=value form (`password=pw`, `password = 'p w'`, also as a URL query parameter).
 DSN_PASSWORD = re.compile(
-    r"(?P<url>://[^:/@\s]+:)(?P<pw>[^@\s]+)@|(?P<kv>password\s*=\s*)(?P<kvpw>'[^']*'|\S+)",
+    r"(?P<url>://[^:/@\s]*:)(?P<pw>\S*)@"
+    r"|(?P<kv>\bpassword\s*=\s*)(?P<kvpw>'(?:[^'\\]|\\.)*'|[^\s&'\"]+)",
     re.I,
 )
 
 
 def dsn_passwords(text: str) -> list[str]:
     """Every password written in `text`'s connection strings."""
-    return [(m["pw"] or m["kvpw"]).strip("'") for m in DSN_PASSWORD.finditer(text)]
+    return [(m["pw"] if m["url"] else m["kvpw"].strip("'")) for m in DSN_PASSWORD.finditer(text)]
 
 
 def redact_dsn(text: str) -> str:

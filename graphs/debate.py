@@ -45,6 +45,7 @@ from nodes.debate import (
     review_round,
     run_baseline,
 )
+from state.common import RoleModel
 from state.debate import DebateInput, DebateOptions, DebateState
 
 NAME = "debate"
@@ -139,11 +140,14 @@ def check_input(data: DebateInput) -> None:
         raise ValueError("weights: strategy 'weighted' needs a weight per debater")
 
 
-def role_models(values: dict[str, Any]) -> dict[str, str]:
-    """Model specs by role: the judge's, and each debater's (`debater:<name>`)."""
-    roles = {f"debater:{name}": spec for name, spec in values.get("debater_models", {}).items()}
+def role_models(values: dict[str, Any]) -> list[RoleModel]:
+    """Models the input picks by role: the judge's, and each debater's (`debater:<name>`)."""
+    roles = [
+        RoleModel(f"debater:{name}", f"debater_models.{name}", choice)
+        for name, choice in values.get("debater_models", {}).items()
+    ]
     if judge := values.get("judge_model"):
-        roles["judge"] = judge
+        roles.append(RoleModel("judge", "judge_model", judge))
     return roles
 
 

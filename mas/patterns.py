@@ -4,7 +4,7 @@ A pattern module (graphs/<name>.py) exposes `NAME`, `Input` (the state input
 model), `Options` (build options, kept with the thread so a resume rebuilds the
 same graph), `ANSWERS` (interrupt kind -> answer model factory), `build`, and
 optionally `check_input` (rules beyond the models) and `role_models` (state ->
-{role: model spec}, for inputs that pick models per role). Every module in graphs/
+[RoleModel], for inputs that pick models per role). Every module in graphs/
 that defines `build` is a pattern: adding a file registers it.
 """
 
@@ -22,6 +22,7 @@ from langgraph.types import Checkpointer
 from pydantic import BaseModel, ValidationError
 
 from mas.errors import InputError, ResumeAnswerError, UnknownPatternError
+from state.common import RoleModel
 
 
 @cache
@@ -45,7 +46,8 @@ def describe_validation(error: ValidationError, *, prefix: str = "") -> str:
     problems = []
     for item in error.errors()[:5]:
         where = ".".join(str(part) for part in item["loc"]) or "input"
-        problems.append(f"{prefix}{where}: {item['msg']}")
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{prefix}{where}: {message}")
     more = len(error.errors()) - 5
     return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
 
@@ -83,10 +85,10 @@ class Pattern:
         )
         return graph
 
-    def role_models(self, values: dict[str, Any]) -> dict[str, str]:
-        """Model specs the run's input asks for by role (e.g. a debate's judge)."""
+    def role_models(self, values: dict[str, Any]) -> list[RoleModel]:
+        """Models the run's input picks by role (e.g. a debate's judge)."""
         pick = getattr(self.module, "role_models", None)
-        return dict(pick(values)) if pick is not None else {}
+        return list(pick(values)) if pick is not None else []
 
     def answer(self, payload: Any, answer: Any) -> Any:
         """Validate a resume answer against what the pending interrupt asked for."""

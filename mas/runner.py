@@ -31,6 +31,7 @@ from checkpoints.admin import aget_thread, arecord_run_end, arecord_run_start
 from checkpoints.locks import ThreadLocks
 from checkpoints.savers import aconnection, open_async_saver, resolve_dsn
 from mas.errors import (
+    InputError,
     ModelSpecError,
     ResumeAnswerError,
     RunFailedError,
@@ -38,8 +39,9 @@ from mas.errors import (
     ThreadFinishedError,
     UnknownThreadError,
 )
-from mas.models import make_model, ollama_unreachable
+from mas.models import make_model, model_from_input, ollama_unreachable, stored_model
 from mas.patterns import Pattern, get_pattern
+from mas.secrets import redact
 from mas.settings import Settings, get_settings
 from mas.tracing import run_trace
 from nodes.context import AgentContext
@@ -126,12 +128,16 @@ def _failure(error: Exception, thread_id: str, settings: Settings) -> RunFailedE
 def _role_models(
     pattern: Pattern, values: dict[str, Any], settings: Settings
 ) -> dict[str, BaseChatModel]:
-    """Models the input asks for by role (e.g. a debate's judge), made up front so a bad
-    spec fails before any work starts."""
-    return {
-        role: make_model(spec, settings=settings)
-        for role, spec in pattern.role_models(values).items()
-    }
+    """Models the input picks by role (e.g. a debate's judge), made up front so a bad
+    choice fails before any work starts. They come from input (or, on resume, from the
+    stored state), so only what `model_from_input` allows is made."""
+    models = {}
+    for role in pattern.role_models(values):
+        try:
+            models[role.role] = model_from_input(role.choice, settings=settings)
+        except ModelSpecError as error:
+            raise InputError(f"invalid {pattern.name} input: {role.field}: {error}") from None
+    return models
 
 
 @dataclass(frozen=True)
@@ -263,11 +269,14 @@ class Runner:
             graph = self._graph(spec, record.options)
             state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
             graph_input = _resume_input(spec, thread_id, state.interrupts, state.next, answer)
-            if model is None and record.model_spec is None:
+            if model is not None:
+                chat_model, model_spec = _model(model, settings)
+            elif record.model_spec is None:
                 raise ModelSpecError(
                     f"thread {thread_id} was started with a model object; pass model= to resume it"
                 )
-            chat_model, model_spec = _model(model or record.model_spec, settings)
+            else:
+                chat_model, model_spec = stored_model(record.model_spec), record.model_spec
             return await self._drive(
                 graph,
                 graph_input,
@@ -275,7 +284,7 @@ class Runner:
                 thread_id=thread_id,
                 model=chat_model,
                 role_models=_role_models(spec, state.values, settings),
-                model_spec=model_spec or record.model_spec,
+                model_spec=model_spec,
                 options=record.options,
                 on_event=on_event,
             )
@@ -327,7 +336,7 @@ class Runner:
                     state.values, thread_id=thread_id, status=status, interrupts=interrupts
                 )
             except Exception as error:
-                error_text = f"{type(error).__name__}: {error}"[:2_000]
+                error_text = redact(f"{type(error).__name__}: {error}")[:2_000]
                 raise _failure(error, thread_id, settings) from error
             finally:
                 await self._record_end(thread_id, status, error_text)

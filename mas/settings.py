@@ -10,8 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from state.common import MODEL_NAME
 
 
 class Settings(BaseSettings):
@@ -20,6 +22,11 @@ class Settings(BaseSettings):
     model: str = Field(
         default="llamacpp",
         description="Default model spec: 'ollama:<model>' or 'llamacpp[:<path.gguf>]'.",
+    )
+    models: dict[str, str] = Field(
+        default_factory=dict,
+        description="Named model specs a run's input may pick by name, as JSON "
+        '(MAS_MODELS=\'{"judge": "ollama:qwen2.5:7b"}\').',
     )
     data_dir: Path = Field(
         default_factory=lambda: platformdirs.user_data_path("mas-graphs"),
@@ -45,6 +52,13 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=512, gt=0, description="Per model call.")
     context_tokens: int = Field(default=4096, ge=512, description="llama.cpp context.")
     pool_size: int = Field(default=10, ge=1, description="Postgres connection pool size.")
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, models: dict[str, str]) -> dict[str, str]:
+        if bad := sorted(name for name in models if not MODEL_NAME.match(name)):
+            raise ValueError(f"MAS_MODELS names must match {MODEL_NAME.pattern}: {bad}")
+        return models
 
     @property
     def tracing_enabled(self) -> bool:

@@ -22,27 +22,10 @@ from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from checkpoints.savers import dsn_passwords, redact_dsn
+from mas.secrets import configured_secrets, redact
 from mas.settings import Settings
 
 _clients: dict[str, Any] = {}
-
-
-def configured_secrets(settings: Settings) -> list[str]:
-    """Every value configured as secret: the Langfuse secret key, the database password."""
-    found = []
-    if settings.langfuse_secret_key is not None:
-        found.append(settings.langfuse_secret_key.get_secret_value())
-    if settings.database_url is not None:
-        found += dsn_passwords(settings.database_url.get_secret_value())
-    return [secret for secret in found if len(secret) >= 4]
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    """`text` with every secret, and any password in a connection string, replaced."""
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return redact_dsn(text)
 
 
 def masker(secrets: list[str]) -> Any:

@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send, interrupt
 from pydantic import BaseModel, ConfigDict, Field
 
+from nodes import prompts
 from nodes.context import AgentContext, agent_context
 from nodes.errors import describe_error
 from nodes.structured import StructuredOutputError, ask_structured, json_schema
@@ -40,28 +41,10 @@ from state.debate import (
 )
 
 BASELINE_AGENTS = ("single_agent", "self_consistency")
-SOLO_ROLE = (
-    "You answer the question on your own. Pick the position you think is right, answer in a "
-    "few sentences, and give your confidence from 0 to 1 (1 = certain)."
-)
-ROUND_JUDGE_ROLE = (
-    "You moderate a debate. After a round, decide whether the debate is over: 'converged' "
-    "is true only if every debater now holds the same position; 'conceded' lists the "
-    "debaters who gave up their own position. Otherwise the debate goes on."
-)
-JUDGE_ROLE = (
-    "You judge a debate. Decide which position the arguments support best, or "
-    f"'{INCONCLUSIVE}' if none does. Give your confidence from 0 to 1, your reasoning, and "
-    "the decisive arguments for and against the winning position."
-)
 
 
 def names_of(stances: list[dict[str, Any]]) -> list[str]:
     return [s["name"] for s in stances]
-
-
-def positions_text(stances: list[dict[str, Any]]) -> str:
-    return "\n".join(f"- {s['name']}: {s['stance']}" for s in stances)
 
 
 def transcript_text(turns: list[Turn]) -> str:
@@ -70,10 +53,10 @@ def transcript_text(turns: list[Turn]) -> str:
         if t["status"] == "failed":
             lines.append(f"[round {t['round']}] {t['speaker']}: (no argument: it failed)")
             continue
-        rebuttals = "".join(f"\n    rebuts: {r}" for r in t["rebuttals"])
+        rebuttals = "".join(f"\n    rebuts: {prompts.quoted(r)}" for r in t["rebuttals"])
         lines.append(
             f"[round {t['round']}] {t['speaker']} (holds {t['position']}, confidence "
-            f"{t['confidence']}): {t['argument']}{rebuttals}"
+            f"{t['confidence']}): {prompts.quoted(t['argument'])}{rebuttals}"
         )
     return "\n".join(lines)
 
@@ -88,13 +71,6 @@ def open_debate(state: DebateState) -> dict[str, Any]:
     return DebateInput.model_validate(given).model_dump()
 
 
-def gate_prompt(stances: list[dict[str, Any]]) -> str:
-    return (
-        f"{SOLO_ROLE}\nThis is the first answer, before any debate: be honest about your "
-        f"confidence.\nThe positions:\n{positions_text(stances)}"
-    )
-
-
 async def confidence_gate(state: DebateState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """One agent answers first; a confident enough answer makes the debate unnecessary."""
     threshold = state.get("gate_threshold")
@@ -104,8 +80,8 @@ async def confidence_gate(state: DebateState, runtime: Runtime[AgentContext]) ->
         reply = await ask_structured(
             agent_context(runtime).model_for("gate"),
             agent="gate",
-            system=gate_prompt(state["stances"]),
-            user=f"Question:\n{state['question']}",
+            system=prompts.GATE,
+            user=prompts.question_message(state["question"], state["stances"]),
             schema=with_positions(SoloAnswer, names_of(state["stances"]), position="one"),
         )
     except StructuredOutputError as error:
@@ -178,27 +154,26 @@ def dispatch_round(state: DebateState, number: int) -> list[Send]:
     ]
 
 
-def debater_prompt(debater: dict[str, Any], stances: list[dict[str, Any]]) -> str:
-    return (
-        f"You are the debater '{debater['name']}' in a structured debate.\n"
-        f"Your stance: {debater['stance']}\n"
-        "Argue your stance with concrete reasons and rebut the other sides' arguments. "
-        "Report the position you hold now, by its name: keep your own unless the other "
-        "side has convinced you. Give your confidence from 0 to 1.\n"
-        f"The positions:\n{positions_text(stances)}"
-    )
-
-
 def round_message(task: DebaterTask) -> str:
-    parts = [f"Question:\n{task['question']}", f"Round {task['round']} of {task['rounds']}."]
+    """The debater's side and stance, the other sides, the question and what to rebut,
+    all as data: the stance is what the debater argues, not an instruction to it."""
+    own = task["debater"]
+    others = [s for s in task["stances"] if s["name"] != own["name"]]
+    parts = [
+        f"Your side: {prompts.quoted(own['name'])}\nYour stance: {prompts.quoted(own['stance'])}",
+        prompts.section("The other sides", prompts.positions_list(others)),
+        f"Question: {prompts.quoted(task['question'])}",
+        f"Round {task['round']} of {task['rounds']}.",
+    ]
     if task["own_previous"] is not None:
-        parts.append(
-            f"Your argument in round {task['round'] - 1}:\n{task['own_previous']['argument']}"
-        )
+        previous = prompts.quoted(task["own_previous"]["argument"])
+        parts.append(f"Your argument in round {task['round'] - 1}: {previous}")
     if task["opponents"]:
         parts.append(
-            f"The other sides' arguments in round {task['round'] - 1} (rebut each of them):\n"
-            + transcript_text(task["opponents"])
+            prompts.section(
+                f"The other sides' arguments in round {task['round'] - 1} (rebut each)",
+                transcript_text(task["opponents"]),
+            )
         )
     return "\n\n".join(parts)
 
@@ -230,7 +205,7 @@ async def argue(task: DebaterTask, runtime: Runtime[AgentContext]) -> dict[str, 
         reply = await ask_structured(
             agent_context(runtime).model_for(f"debater:{name}"),
             agent=name,
-            system=debater_prompt(debater, task["stances"]),
+            system=prompts.DEBATER,
             user=round_message(task),
             schema=with_positions(DebaterTurn, names_of(task["stances"]), position="one"),
             # Names the model call's span, so a trace shows each debater's rounds apart.
@@ -283,8 +258,9 @@ async def review_round(state: DebateState, runtime: Runtime[AgentContext]) -> di
         reply = await ask_structured(
             agent_context(runtime).model_for("judge"),
             agent="round_judge",
-            system=ROUND_JUDGE_ROLE,
-            user=f"Question:\n{state['question']}\n\nRound {number}:\n{transcript_text(turns)}",
+            system=prompts.ROUND_JUDGE,
+            user=f"Question: {prompts.quoted(state['question'])}\n\n"
+            + prompts.section(f"Round {number}", transcript_text(turns)),
             schema=with_positions(RoundCheck, names, conceded="many"),
         )
     except StructuredOutputError as error:
@@ -344,10 +320,10 @@ async def judge_verdict(state: DebateState, runtime: Runtime[AgentContext]) -> d
         reply = await ask_structured(
             agent_context(runtime).model_for("judge"),
             agent="judge",
-            system=JUDGE_ROLE,
-            user=f"Question:\n{state['question']}\n\nPositions:\n"
-            f"{positions_text(state['stances'])}\n\nTranscript:\n"
-            f"{transcript_text(state.get('transcript', []))}",
+            system=prompts.JUDGE,
+            user=prompts.question_message(state["question"], state["stances"])
+            + "\n\n"
+            + prompts.section("Transcript", transcript_text(state.get("transcript", []))),
             schema=with_positions(JudgeVerdict, names, winner="verdict"),
         )
     except StructuredOutputError as error:
@@ -522,12 +498,9 @@ def after_decision(state: DebateState) -> list[Send] | Literal["conclude"]:
 
 
 def baseline_prompt(task: BaselineTask) -> str:
-    sample = (
-        f" This is independent sample {task['sample']} of {task['samples']}."
-        if task["method"] == "self_consistency"
-        else ""
-    )
-    return f"{SOLO_ROLE}{sample}\nThe positions:\n{positions_text(task['stances'])}"
+    if task["method"] == "self_consistency":
+        return prompts.SOLO + prompts.sample_note(task["sample"], task["samples"])
+    return prompts.SOLO
 
 
 def failed_baseline(task: BaselineTask, error: str) -> dict[str, Any]:
@@ -551,7 +524,7 @@ async def run_baseline(task: BaselineTask, runtime: Runtime[AgentContext]) -> di
             agent_context(runtime).model_for("baseline"),
             agent=task["method"],
             system=baseline_prompt(task),
-            user=f"Question:\n{task['question']}",
+            user=prompts.question_message(task["question"], task["stances"]),
             schema=with_positions(SoloAnswer, names_of(task["stances"]), position="one"),
         )
     except StructuredOutputError as error:

@@ -10,17 +10,18 @@ row (reserve, charge, schedule) and, once undone, its compensation row (release,
 refund, cancel), which copies the action row's values and can only be written
 when the action row exists, so a compensation never undoes what never happened.
 
-Fault injection (input `faults`) and crash-test pauses (input `pause`) are part of
-the domain so demos and tests exercise the same code paths as real failures.
+Fault injection (input `faults`) is part of the domain so demos exercise the same
+code paths as real failures; it only ever writes to the saga's own tables. Code that
+must watch or hold an effect at its boundaries (a crash test that kills the process
+right after an effect commits) installs an `EffectHook` from Python; nothing in a run's
+input can.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import weakref
-from pathlib import Path
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
@@ -29,9 +30,11 @@ from psycopg.rows import dict_row, scalar_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from nodes import prompts
 from nodes.context import AgentContext, agent_context
 from nodes.saga import (
     EffectCall,
+    EffectFn,
     Saga,
     SagaStep,
     StepOutcome,
@@ -100,12 +103,6 @@ EFFECT_TABLES: dict[str, tuple[str, ...]] = {
     "order_payments": ("amount_cents",),
     "order_shipments": ("address",),
 }
-RISK_CHECKER = (
-    "You are the order risk checker of an online shop. Decide whether an order can be "
-    "fulfilled automatically (approve) or needs a person's review first (flag). Flag "
-    "unusually large quantities or amounts and notes that suggest fraud; approve ordinary "
-    "orders. Give a one-sentence reason."
-)
 
 
 class MissingDatabaseError(RuntimeError):
@@ -161,7 +158,7 @@ async def order_rows(conn: AsyncConnection[Any], thread_id: str) -> dict[str, li
     return rows
 
 
-# --- fault injection and crash-test pauses ----------------------------------------------
+# --- fault injection and effect hooks ----------------------------------------------
 
 
 async def inject_fault(conn: AsyncConnection[Any], call: EffectCall) -> None:
@@ -194,16 +191,26 @@ async def inject_fault(conn: AsyncConnection[Any], call: EffectCall) -> None:
     raise TransientEffectError(f"injected fault in {call.node} (failure {used + 1}{of})")
 
 
-async def pause_point(call: EffectCall, moment: str) -> None:
-    """Hold here once if the input's `pause` names this point, so a test can kill the run."""
-    pause = call.state.get("pause")
-    if not pause or pause["at"] != f"{call.node}:{moment}":
-        return
-    marker = Path(pause["marker_file"])
-    if await asyncio.to_thread(marker.exists):
-        return  # held here before: this is the run that resumed after the kill
-    await asyncio.to_thread(marker.write_text, call.thread_id)
-    await asyncio.sleep(pause["seconds"])
+Moment = Literal["start", "after_effect"]
+# Called at a step's start (nothing of it has happened yet) and right after its effect
+# committed (the row exists, the node's result is not checkpointed yet).
+EffectHook = Callable[[EffectCall, Moment], Awaitable[None]]
+effect_hooks: list[EffectHook] = []
+
+
+async def at_boundary(call: EffectCall, moment: Moment) -> None:
+    for hook in effect_hooks:
+        await hook(call, moment)
+
+
+def hooked(effect: EffectFn) -> EffectFn:
+    """`effect`, announced to the hooks before anything of it happens."""
+
+    async def run(call: EffectCall) -> StepOutcome:
+        await at_boundary(call, "start")
+        return await effect(call)
+
+    return run
 
 
 # --- effects ------------------------------------------------------------------------------
@@ -226,7 +233,6 @@ async def apply_action(
 ) -> StepOutcome:
     """Insert the action's row under its key; if it is there already, return that row."""
     columns = EFFECT_TABLES[table]
-    await pause_point(call, "start")
     async with database(call.runtime).connection() as conn:
         await inject_fault(conn, call)
         query = sql.SQL(
@@ -250,7 +256,7 @@ async def apply_action(
             inserted = await cur.fetchone()
         row = inserted or await _row(conn, table, call.key)
     assert row is not None
-    await pause_point(call, "after_effect")
+    await at_boundary(call, "after_effect")
     return _outcome(row, columns, replayed=inserted is None)
 
 
@@ -258,7 +264,6 @@ async def apply_compensation(call: EffectCall, table: str, kind: str) -> StepOut
     """Insert the compensation's row, copied from the action's row, under its own key.
     Without an action row there is nothing to undo, and nothing is written."""
     columns = EFFECT_TABLES[table]
-    await pause_point(call, "start")
     async with database(call.runtime).connection() as conn:
         await inject_fault(conn, call)
         copied = sql.SQL(", ").join(map(sql.Identifier, columns))
@@ -273,7 +278,7 @@ async def apply_compensation(call: EffectCall, table: str, kind: str) -> StepOut
             await cur.execute(query, params)
             inserted = await cur.fetchone()
         row = inserted or await _row(conn, table, call.key)
-    await pause_point(call, "after_effect")
+    await at_boundary(call, "after_effect")
     if row is None:
         return StepOutcome(detail={"kind": kind, "undone": False, "why": "no effect to undo"})
     return _outcome(row, columns, replayed=inserted is None)
@@ -298,7 +303,6 @@ def _decision(outcome: StepOutcome) -> StepOutcome:
 async def assess_risk(call: EffectCall) -> StepOutcome:
     """The risk agent decides; the decision is recorded once. A re-run after a crash
     reuses the recorded decision instead of asking the model again."""
-    await pause_point(call, "start")  # before the model call; apply_action's check then passes
     async with database(call.runtime).connection() as conn:
         recorded = await _row(conn, "order_risk_checks", call.key)
     if recorded is not None:
@@ -308,8 +312,8 @@ async def assess_risk(call: EffectCall) -> StepOutcome:
         reply = await ask_structured(
             agent_context(call.runtime).model_for("risk_checker"),
             agent="risk_checker",
-            system=RISK_CHECKER,
-            user=f"Order:\n{json.dumps({**order, 'total_cents': total_cents(order)})}",
+            system=prompts.RISK_CHECKER,
+            user=f"Order: {prompts.as_data({**order, 'total_cents': total_cents(order)})}",
             schema=RiskAssessment,
         )
     except StructuredOutputError as error:
@@ -368,10 +372,10 @@ def order_saga(
     ) -> SagaStep:
         return SagaStep(
             name=name,
-            action=action,
+            action=hooked(action),
             timeout_s=timeout_s,
             retry=retry,
-            compensation=compensation,
+            compensation=hooked(compensation) if compensation else None,
             compensation_node=COMPENSATION_NAMES.get(name) if compensation else None,
         )
 

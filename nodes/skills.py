@@ -10,15 +10,17 @@ the wall clock) or a plain function (pure-Python work; it runs in a worker threa
 timed by that thread's CPU clock, so concurrent scenarios and other load on the
 machine do not distort scaling measurements).
 
-Register your own with `register_skill(MySkill())`, or name it in the input as
-'module:attribute' (a skill object or class) so other processes, such as
-`mas resume`, can import it too.
+Input names a skill by its registered name only. Register your own with
+`register_skill(MySkill())` in Python, or, so every process (a `mas resume`, a
+server worker) has it, through an entry point of your package:
+
+    [project.entry-points."mas_graphs.skills"]
+    my_skill = "my_package.skills:MySkill"    # a skill object or class
 """
 
 from __future__ import annotations
 
 import bisect
-import importlib
 import random
 import zlib
 from collections.abc import Awaitable
@@ -28,7 +30,9 @@ from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from nodes import prompts
 from nodes.context import MissingModelError
+from nodes.registry import Registry
 from nodes.structured import StructuredOutputError, ask_structured
 
 Item = dict[str, Any]
@@ -59,36 +63,24 @@ class Skill(Protocol):
     def score(self, items: list[Item], outputs: list[Any]) -> dict[str, float]: ...
 
 
-class UnknownSkillError(ValueError):
-    pass
+def as_skill(name: str, found: Any) -> Skill:
+    """A plugin's export as a skill: a skill object, or a class that makes one."""
+    skill = found() if isinstance(found, type) else found
+    if not isinstance(skill, Skill):
+        raise TypeError(f"{found!r} is not a skill (see nodes/skills.py)")
+    return skill
 
 
-SKILLS: dict[str, Skill] = {}
+SKILLS: Registry[Skill] = Registry("skill", "mas_graphs.skills", as_skill)
 
 
 def register_skill(skill: Skill) -> Skill:
-    SKILLS[skill.name] = skill
-    return skill
+    return SKILLS.register(skill.name, skill)
 
 
 def resolve_skill(name: str) -> Skill:
-    """The registered skill called `name`, or the skill object at 'module:attribute'."""
-    if name in SKILLS:
-        return SKILLS[name]
-    module_name, colon, attribute = name.partition(":")
-    if not colon:
-        raise UnknownSkillError(
-            f"unknown skill '{name}'; registered: {', '.join(sorted(SKILLS))} "
-            "(or give 'module:attribute')"
-        )
-    try:
-        found = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise UnknownSkillError(f"cannot import skill '{name}': {error}") from None
-    skill = found() if isinstance(found, type) else found
-    if not isinstance(skill, Skill):
-        raise UnknownSkillError(f"'{name}' is not a skill (see nodes/skills.py)")
-    return skill
+    """The skill registered as `name`; `UnknownNameError` lists the registered ones."""
+    return SKILLS.get(name)
 
 
 def scenario_seed(seed: int, scenario: str) -> int:
@@ -129,12 +121,6 @@ class ReviewLabel(BaseModel):
     label: Literal["positive", "negative"]
 
 
-LABELER_PROMPT = (
-    "You label customer reviews by sentiment: positive if the customer is happy with the "
-    "product overall, negative if not."
-)
-
-
 class LabelSkill:
     """Sentiment labels for generated reviews; accuracy against the known labels."""
 
@@ -171,8 +157,8 @@ class LabelSkill:
                 reply = await ask_structured(
                     model,
                     agent="labeler",
-                    system=LABELER_PROMPT,
-                    user=f"Review: {item['text']}",
+                    system=prompts.LABELER,
+                    user=f"Review: {prompts.quoted(item['text'])}",
                     schema=ReviewLabel,
                 )
             except StructuredOutputError:

@@ -7,13 +7,13 @@ and nodes (see graphs/supervisor.py), not hidden in loops here.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send, interrupt
 
+from nodes import prompts
 from nodes.agents import run_role_agent
 from nodes.context import AgentContext, agent_context, node_attempt
 from nodes.errors import describe_error
@@ -35,10 +35,6 @@ from state.supervisor import (
     review_answer_schema,
 )
 
-FALLBACK_ROLE = (
-    "You stand in for a teammate who could not finish. Do their part as well as you can, "
-    "and say plainly what you could not cover."
-)
 MAX_TOOL_STEPS = 4
 
 
@@ -74,16 +70,6 @@ def plan_batches(plan: Plan, known: list[str]) -> list[list[str]]:
     return batches
 
 
-def planner_prompt(workers: list[dict[str, Any]]) -> str:
-    team = "\n".join(f"- {w['name']}: {w['role']}" for w in workers)
-    return (
-        "You are the supervisor's planner. Choose which workers the task needs and what each "
-        "must wait for: list a step per chosen worker with the workers whose results it needs "
-        "in depends_on. Workers with no dependency between them run in parallel.\n"
-        f"The team:\n{team}"
-    )
-
-
 async def plan_work(state: SupervisorState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     names = [w["name"] for w in state["workers"]]
 
@@ -94,8 +80,8 @@ async def plan_work(state: SupervisorState, runtime: Runtime[AgentContext]) -> d
         reply = await ask_structured(
             agent_context(runtime).model_for("planner"),
             agent="planner",
-            system=planner_prompt(state["workers"]),
-            user=f"Task:\n{state['task']}",
+            system=prompts.PLANNER,
+            user=prompts.planner_message(state["workers"], state["task"]),
             schema=plan_schema(tuple(names)),
             check=runnable,
         )
@@ -183,21 +169,18 @@ def dispatch_batch(state: SupervisorState) -> list[Send] | Literal["detect_confl
 
 
 async def _work(
-    task: WorkerTask,
-    runtime: Runtime[AgentContext],
-    *,
-    role: str,
-    status: Literal["ok", "fallback"],
+    task: WorkerTask, runtime: Runtime[AgentContext], *, status: Literal["ok", "fallback"]
 ) -> dict[str, Any]:
     worker = task["worker"]
     report, usage = await run_role_agent(
-        agent_context(runtime).model_for(worker["name"]),
+        agent_context(runtime).model_for(f"worker:{worker['name']}"),
         agent=worker["name"],
-        role=role,
+        role=worker["role"],
         task=task["task"],
         context=task["context"],
         tool_names=worker.get("tools", []),
         max_steps=MAX_TOOL_STEPS,
+        fallback=status == "fallback",
     )
     result = WorkerResult(
         worker=worker["name"],
@@ -212,12 +195,11 @@ async def _work(
 
 
 async def run_worker(task: WorkerTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    return await _work(task, runtime, role=task["worker"]["role"], status="ok")
+    return await _work(task, runtime, status="ok")
 
 
 async def run_fallback(task: WorkerTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    role = f"{FALLBACK_ROLE}\nTheir role was: {task['worker']['role']}"
-    return await _work(task, runtime, role=role, status="fallback")
+    return await _work(task, runtime, status="fallback")
 
 
 def failed_result(task: WorkerTask, error: str) -> dict[str, Any]:
@@ -274,9 +256,8 @@ async def detect_conflicts(
         reply = await ask_structured(
             agent_context(runtime).model_for("conflict_detector"),
             agent="conflict_detector",
-            system="You compare the workers' reports and list only real contradictions between "
-            "them: the same topic, incompatible claims. List none if they agree.",
-            user=f"Task:\n{state['task']}\n\nReports:\n{json.dumps(reports, ensure_ascii=False)}",
+            system=prompts.CONFLICT_DETECTOR,
+            user=prompts.reports_message(state["task"], reports),
             schema=schema,
         )
     except StructuredOutputError:
@@ -330,10 +311,8 @@ async def resolve_conflict(task: ConflictTask, runtime: Runtime[AgentContext]) -
     reply = await ask_structured(
         agent_context(runtime).model_for("arbiter"),
         agent="arbiter",
-        system="You arbitrate a disagreement between workers. Decide whose position is "
-        "better supported and explain the resolution in two sentences.",
-        user=f"Task:\n{task['task']}\n\nConflict: {json.dumps(task['conflict'])}\n\n"
-        f"Reports:\n{json.dumps(task['reports'], ensure_ascii=False)}",
+        system=prompts.ARBITER,
+        user=prompts.reports_message(task["task"], task["reports"], conflict=task["conflict"]),
         schema=schema,
     )
     resolution = Resolution(
@@ -370,10 +349,10 @@ async def synthesize(state: SupervisorState, runtime: Runtime[AgentContext]) -> 
         reply = await ask_structured(
             agent_context(runtime).model_for("synthesizer"),
             agent="synthesizer",
-            system="You write the team's final answer from the workers' reports and the "
-            "resolved conflicts: a summary, concrete recommendations and a confidence 0-1.",
-            user=f"Task:\n{state['task']}\n\nReports:\n{json.dumps(reports, ensure_ascii=False)}"
-            f"\n\nResolved conflicts:\n{json.dumps(state.get('resolutions', []))}",
+            system=prompts.SYNTHESIZER,
+            user=prompts.reports_message(
+                state["task"], reports, resolved_conflicts=state.get("resolutions", [])
+            ),
             schema=Synthesis,
         )
     except StructuredOutputError as error:

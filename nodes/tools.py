@@ -1,7 +1,11 @@
-"""The allow-list of tools a worker may be given, by name.
+"""The tools a worker may be given, by registered name.
 
 Inputs name tools as strings; only names registered here resolve, so no input
-can hand an agent a capability the deployment did not grant.
+can hand an agent a capability the deployment did not grant. Register more with
+`register_tool(tool)` in Python or through an entry point of your package:
+
+    [project.entry-points."mas_graphs.tools"]
+    my_tool = "my_package.tools:my_tool"    # a LangChain BaseTool
 """
 
 from __future__ import annotations
@@ -9,8 +13,11 @@ from __future__ import annotations
 import ast
 import operator
 from collections.abc import Callable
+from typing import Any
 
 from langchain_core.tools import BaseTool, tool
+
+from nodes.registry import Registry
 
 _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Add: operator.add,
@@ -54,13 +61,19 @@ def word_count(text: str) -> str:
     return str(len(text.split()))
 
 
-TOOLS: dict[str, BaseTool] = {t.name: t for t in (calculator, word_count)}
+def as_tool(name: str, found: Any) -> BaseTool:
+    if not isinstance(found, BaseTool):
+        raise TypeError(f"{found!r} is not a LangChain BaseTool")
+    return found
 
 
-def register_tool(new_tool: BaseTool) -> None:
+TOOLS: Registry[BaseTool] = Registry("tool", "mas_graphs.tools", as_tool)
+
+
+def register_tool(new_tool: BaseTool, name: str | None = None) -> BaseTool:
     """Allow workers to be given `new_tool` by its name."""
-    TOOLS[new_tool.name] = new_tool
+    return TOOLS.register(name or new_tool.name, new_tool)
 
 
-def unknown_tools(names: list[str]) -> list[str]:
-    return [name for name in names if name not in TOOLS]
+register_tool(calculator)
+register_tool(word_count)

@@ -40,7 +40,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "factory:scripts.fault_campaign:task_logging_model"
-SLEEP_SKILL = "tests.scripts_scenarios:SleepSkill"
+SLEEP_SKILL = "sleep"  # the tests' plugin skill (tests/plugins.py)
+# A file the bad-input matrix's saga case names; it must never be written.
+PAUSE_MARKER = str(Path(tempfile.gettempdir()) / "mas-input-must-not-write-this")
 # Values that legitimately differ between two runs of the same input.
 TIMING_KEYS = {
     "elapsed_ms",
@@ -187,7 +189,7 @@ def child(argv: list[str]) -> int:
                 argv[1], json.loads(argv[3]), thread_id=argv[2], model=MODEL, on_event=log
             )
         else:
-            result = mas.resume(argv[1], on_event=log)
+            result = mas.resume(argv[1], model=MODEL, on_event=log)
     except MasError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -318,7 +320,6 @@ class Workdir:
         script.write_text(encode(self.subject.script()))
         return {
             **os.environ,
-            "PYTHONPATH": str(ROOT),
             "DATABASE_URL": self.dsn,
             "MAS_TEST_SCRIPT": str(script),
             "MAS_TEST_CLASSIFY": self.subject.classify,
@@ -623,6 +624,39 @@ def bad_inputs() -> list[tuple[str, str, Any]]:
         ("saga", "10 MB notes", {"order": order(notes=BIG)}),
         ("saga", "unknown approval step", {"order": order(), "require_approval": ["launch"]}),
     ]
+    # Input is data: nothing it says may import a module, open a file or run code.
+    cases += [
+        ("debate", "factory judge model", {"question": "q?", "judge_model": "factory:this:s"}),
+        ("debate", "factory abort model", {"question": "q?", "judge_model": "factory:os:abort"}),
+        (
+            "debate",
+            "factory debater model",
+            {"question": "q?", "debater_models": {"negative": "factory:antigravity:x"}},
+        ),
+        (
+            "debate",
+            "GGUF path judge model",
+            {"question": "q?", "judge_model": "llamacpp:/etc/passwd"},
+        ),
+        ("debate", "unregistered judge model", {"question": "q?", "judge_model": "big-judge"}),
+        (
+            "supervisor",
+            "factory worker model",
+            {"task": "t", "workers": [{**worker, "model": "factory:this:s"}]},
+        ),
+        ("scenarios", "skill as a module", {"skill": "antigravity:webbrowser"}),
+        ("scenarios", "skill as os", {"skill": "os:system"}),
+        (
+            "supervisor",
+            "tool as a module",
+            {"task": "t", "workers": [{**worker, "tools": ["subprocess:run"]}]},
+        ),
+        (
+            "saga",
+            "pause writes a file",
+            {"order": order(), "pause": {"at": "risk_check:start", "marker_file": PAUSE_MARKER}},
+        ),
+    ]
     return cases
 
 
@@ -740,6 +774,13 @@ def main() -> int:
         sys.path.insert(0, str(ROOT))
         return child(sys.argv[2:])
     sys.path.insert(0, str(ROOT))
+    from tests.plugins import install_test_plugins
+
+    # The campaign's scenarios run the tests' plugin skill, found through its entry point,
+    # here and in every child process.
+    plugins = str(install_test_plugins(Path(tempfile.mkdtemp(prefix="mas-plugins-"))))
+    sys.path.append(plugins)
+    os.environ["PYTHONPATH"] = os.pathsep.join((str(ROOT), plugins))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--kills", type=int, default=25, help="kill points per pattern")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TypedDict, TypeVar
+import re
+from typing import Annotated, NamedTuple, TypedDict, TypeVar
+
+from pydantic import AfterValidator
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -37,3 +40,44 @@ def usage_totals(usage: list[CallUsage]) -> dict[str, CallUsage]:
             row["output_tokens"] += call["output_tokens"]
             row["latency_ms"] = round(row["latency_ms"] + call["latency_ms"], 1)
     return totals
+
+
+# --- model choices in input -----------------------------------------------------------------
+
+# What a run's input may say to pick a model: an Ollama model, the embedded default, or
+# a name the operator registered. Never code (`factory:`) and never a file (`llamacpp:`
+# with a path): those come only from the environment or the Python API.
+OLLAMA_CHOICE = re.compile(r"^ollama:[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}$")
+MODEL_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+EMBEDDED_CHOICE = "llamacpp"
+
+
+def check_model_choice(choice: str) -> str:
+    """`choice` if a run's input may use it to pick a model; else `ValueError` saying why."""
+    if choice.startswith("factory:"):
+        raise ValueError(
+            "factory: model specs are accepted only from the environment (MAS_MODEL) or "
+            "the Python API, never from a run's input"
+        )
+    if choice.startswith("llamacpp:"):
+        raise ValueError(
+            "a GGUF path is not accepted from a run's input; the operator can register "
+            "the model under a name (MAS_MODELS or mas.register_model) for input to use"
+        )
+    if choice == EMBEDDED_CHOICE or OLLAMA_CHOICE.match(choice) or MODEL_NAME.match(choice):
+        return choice
+    raise ValueError(
+        f"{choice[:60]!r} is not a model choice; use ollama:<model>, llamacpp or a "
+        "registered model name"
+    )
+
+
+ModelChoice = Annotated[str, AfterValidator(check_model_choice)]
+
+
+class RoleModel(NamedTuple):
+    """A model a run's input picks for one agent role (e.g. a debate's judge)."""
+
+    role: str  # the key agents ask `AgentContext.model_for` with
+    field: str  # where the input says it, for errors: e.g. "debater_models.negative"
+    choice: str

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, create_model, field_validator
 
-from state.common import CallUsage
+from state.common import CallUsage, ModelChoice
 
 DEBATER_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 MAX_QUESTION_CHARS = 20_000
@@ -81,9 +81,11 @@ class DebateInput(BaseModel):
         default=False,
         description="Also run a single agent and a self-consistency vote on the same budget.",
     )
-    judge_model: str | None = Field(default=None, min_length=1, max_length=400)
-    debater_models: dict[str, str] = Field(
-        default_factory=dict, description="Model spec per debater name."
+    judge_model: ModelChoice | None = Field(
+        default=None, description="ollama:<model>, llamacpp or a registered model name."
+    )
+    debater_models: dict[str, ModelChoice] = Field(
+        default_factory=dict, description="Model per debater name (as judge_model)."
     )
 
     @field_validator("question")

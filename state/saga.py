@@ -18,14 +18,6 @@ COMPENSATION_NAMES = {
 }
 StepName = Literal["risk_check", "reserve_inventory", "charge_payment", "schedule_shipping"]
 Phase = Literal["action", "compensation"]
-# Where a run can be held for a crash test: at a node's start (the previous step is
-# checkpointed, nothing of this one has happened) or right after its effect committed
-# (the effect row exists, the node's result is not checkpointed yet).
-PAUSE_POINTS = tuple(
-    f"{node}:{moment}"
-    for node in (*STEP_NAMES, *COMPENSATION_NAMES.values())
-    for moment in ("start", "after_effect")
-)
 SagaStatus = Literal[
     "running", "awaiting_approval", "compensating", "completed", "compensated",
     "compensation_failed",
@@ -49,9 +41,10 @@ class Order(BaseModel):
 
 
 class Fault(BaseModel):
-    """An injected failure, for demos and tests: every attempt, or the first `failures`
-    attempts, of a step's action (or of its compensation) raise a transient error.
-    Attempts are counted in the database, so the count survives crashes and resumes."""
+    """An injected failure, for demos: every attempt, or the first `failures` attempts, of
+    a step's action (or of its compensation) raise a transient error. Attempts are counted
+    in the saga's own `order_injected_faults` table (nothing outside the saga's tables is
+    touched), so the count survives crashes and resumes."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -66,23 +59,6 @@ class Fault(BaseModel):
         return self
 
 
-class Pause(BaseModel):
-    """Hold the run once at a named point (for crash tests): the node creates
-    `marker_file` and waits; a re-run that finds the file goes straight on."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    at: str = Field(description=f"One of: {', '.join(PAUSE_POINTS)}")
-    marker_file: str = Field(min_length=1, max_length=4_000)
-    seconds: float = Field(default=60.0, gt=0, le=3_600)
-
-    @model_validator(mode="after")
-    def _known_point(self) -> Pause:
-        if self.at not in PAUSE_POINTS:
-            raise ValueError(f"unknown pause point {self.at!r}; one of: {', '.join(PAUSE_POINTS)}")
-        return self
-
-
 class SagaInput(BaseModel):
     """An order to fulfil, plus which steps need a person's approval and injected faults."""
 
@@ -91,7 +67,6 @@ class SagaInput(BaseModel):
     order: Order
     require_approval: list[StepName] = Field(default_factory=list, max_length=len(STEP_NAMES))
     faults: list[Fault] = Field(default_factory=list, max_length=8)
-    pause: Pause | None = None
 
 
 class SagaOptions(BaseModel):
@@ -173,7 +148,6 @@ class SagaState(TypedDict, total=False):
     order: dict[str, Any]
     require_approval: list[str]
     faults: list[dict[str, Any]]
-    pause: dict[str, Any] | None
     status: SagaStatus
     started_at: str
     finished_at: str

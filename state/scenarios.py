@@ -68,8 +68,8 @@ class ScenariosInput(BaseModel):
     skill: str = Field(
         default="rank",
         min_length=1,
-        max_length=200,
-        description="A registered skill name, or 'module:attribute' of a skill object.",
+        max_length=100,
+        description="A registered skill name (built-in, or from a plugin's entry point).",
     )
     params: dict[str, Any] = Field(default_factory=dict, description="The skill's params.")
     base_size: int = Field(default=20, ge=1, le=MAX_SIZE)

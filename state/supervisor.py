@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from state.common import CallUsage, merge_dicts
+from state.common import CallUsage, ModelChoice, merge_dicts
 
 WORKER_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 MAX_TASK_CHARS = 20_000
@@ -22,8 +22,14 @@ class WorkerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=WORKER_NAME, description="Identifier, e.g. 'researcher'.")
-    role: str = Field(min_length=1, max_length=4_000, description="The worker's instructions.")
-    tools: list[str] = Field(default_factory=list, max_length=8)
+    role: str = Field(min_length=1, max_length=4_000, description="What this worker does.")
+    tools: list[str] = Field(
+        default_factory=list, max_length=8, description="Registered tool names it may call."
+    )
+    model: ModelChoice | None = Field(
+        default=None,
+        description="Its own model: ollama:<model>, llamacpp or a registered model name.",
+    )
 
 
 DEFAULT_TEAM: tuple[WorkerSpec, ...] = (

@@ -17,9 +17,16 @@ from typing import Any
 
 import pytest
 
+from tests.plugins import install_test_plugins
+
 ROOT = Path(__file__).resolve().parent.parent
 _session_dir = Path(tempfile.mkdtemp(prefix="mas-tests-"))
 os.environ.setdefault("MAS_DATA_DIR", str(_session_dir / "data"))
+# The test skill registers through an entry point, like any plugin; child processes get
+# the same import path (subprocess_env).
+PLUGINS = str(install_test_plugins(_session_dir / "plugins"))
+sys.path.append(PLUGINS)
+os.environ["PYTHONPATH"] = os.pathsep.join((str(ROOT), PLUGINS))
 # Tracing is opt-in per test (tests/test_tracing.py sets the keys itself).
 for _key in ("LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY"):
     os.environ.pop(_key, None)
@@ -90,7 +97,7 @@ def logged_calls(path: Path) -> list[str]:
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **extra}
+    env = {**os.environ, "COLUMNS": "200", **extra}
     env.pop("PYTEST_CURRENT_TEST", None)
     return env
 

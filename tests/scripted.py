@@ -1,6 +1,7 @@
 """A deterministic chat model for testing graph logic: replies come from a script.
 
-Each call is attributed to an agent (by the system prompt), logged (in memory and,
+Each call is attributed to an agent (by its prompt: the system text, then the user
+message, which carries roles and stances), logged (in memory and,
 optionally, to a file so calls can be counted across processes), and answered by
 that agent's script entry: a reply string, a callable of the messages, an
 exception to raise, or a list of those consumed in order.
@@ -27,21 +28,22 @@ Reply = str | BaseException | Callable[[list[BaseMessage]], str]
 Script = dict[str, Reply | Sequence[Reply]]
 
 
-def supervisor_agent(system: str) -> str:
-    """Which supervisor agent a system prompt belongs to; workers by their role's tag."""
-    if "stand in for a teammate" in system:
-        match = re.search(r"Their role was: .*?\[(\w+)\]", system)
-        return f"fallback:{match.group(1) if match else '?'}"
-    if (match := re.search(r"Your role: .*?\[(\w+)\]", system)) is not None:
-        return match.group(1)
+def supervisor_agent(prompt: str) -> str:
+    """Which supervisor agent a prompt (system text, then the user message) belongs to;
+    workers by the tag in their role, which the user message carries."""
     for marker, agent in (
         ("supervisor's planner", "planner"),
-        ("compare the workers' reports", "conflict_detector"),
-        ("arbitrate", "arbiter"),
-        ("team's final answer", "synthesizer"),
+        ("compare the reports", "conflict_detector"),
+        ("settle a disagreement", "arbiter"),
+        ("write a team's final answer", "synthesizer"),
     ):
-        if marker in system:
+        if marker in prompt:
             return agent
+    if "stand in for a teammate" in prompt:
+        match = re.search(r"Their role: .*?\[(\w+)\]", prompt)
+        return f"fallback:{match.group(1) if match else '?'}"
+    if (match := re.search(r"Your role: .*?\[(\w+)\]", prompt)) is not None:
+        return match.group(1)
     return "unknown"
 
 
@@ -62,7 +64,8 @@ class ScriptedChatModel(BaseChatModel):
 
     def _agent(self, messages: list[BaseMessage]) -> str:
         system = next((m.text for m in messages if m.type == "system"), "")
-        return self.classify(system)
+        user = next((m.text for m in messages if m.type == "human"), "")
+        return self.classify(f"{system}\n\n{user}")
 
     def _record(self, agent: str) -> None:
         """Log a call when it starts, so calls cut short by a timeout or a kill count too."""

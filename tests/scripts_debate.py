@@ -12,19 +12,21 @@ STANCES = [
 ]
 
 
-def debate_agent(system: str) -> str:
-    """Which debate agent a system prompt belongs to; debaters by their name."""
-    if (match := re.search(r"You are the debater '([\w-]+)'", system)) is not None:
-        return match.group(1)
-    if "independent sample" in system:
+def debate_agent(prompt: str) -> str:
+    """Which debate agent a prompt (system text, then the user message) belongs to;
+    debaters by the side the user message gives them."""
+    if "You are a debater" in prompt:
+        match = re.search(r'Your side: "([\w-]+)"', prompt)
+        return match.group(1) if match else "unknown"
+    if "independent sample" in prompt:
         return "self_consistency"
     for marker, agent in (
         ("before any debate", "gate"),
         ("You moderate a debate", "round_judge"),
         ("You judge a debate", "judge"),
-        ("You answer the question on your own", "single_agent"),
+        ("You answer a question on your own", "single_agent"),
     ):
-        if marker in system:
+        if marker in prompt:
             return agent
     return "unknown"
 

@@ -1,8 +1,9 @@
 """Skills and models for the scenarios tests (see nodes/skills.py, tests/scripted.py).
 
-`SleepSkill` is named in inputs as 'tests.scripts_scenarios:SleepSkill', so CLI
-subprocesses (and their resumes) import it. It logs every item it starts to the file
-named by MAS_TEST_SKILL_LOG, so calls can be counted across processes.
+`SleepSkill` is registered as `sleep` through the tests' plugin entry point
+(tests/plugins.py), so CLI subprocesses (and their resumes) find it by name. It logs
+every item it starts to the file named by MAS_TEST_SKILL_LOG, so calls can be counted
+across processes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from nodes.skills import InputSpec, Item
 
-SLEEP_SKILL = "tests.scripts_scenarios:SleepSkill"
+SLEEP_SKILL = "sleep"  # registered by the tests' plugin (tests/plugins.py)
 # (scenario, started, ended) of every batch run in this process, for overlap checks.
 BATCH_INTERVALS: list[tuple[str, float, float]] = []
 

@@ -15,6 +15,7 @@ from graphs import debate
 from mas.errors import InputError
 from mas.patterns import get_pattern
 from nodes.context import AgentContext
+from state.common import RoleModel
 from tests.scripted import ScriptedChatModel
 from tests.scripts_debate import (
     QUESTION,
@@ -106,9 +107,9 @@ async def test_rebuttals_see_the_other_sides_previous_arguments() -> None:
     first, second = seen
     assert "Round 1 of 2" in first and "rebut" not in first
     assert "Round 2 of 2" in second
-    assert "negative (holds negative, confidence 0.8): Ops cost is real" in second
-    assert "rebuts: scale is not needed yet" in second
-    assert "Your argument in round 1:\nKafka scales, round 1" in second
+    assert 'negative (holds negative, confidence 0.8): "Ops cost is real"' in second
+    assert 'rebuts: "scale is not needed yet"' in second
+    assert 'Your argument in round 1: "Kafka scales, round 1"' in second
     assert "Still costly" not in second
     assert "affirmative (holds" not in second, "a debater does not rebut itself"
 
@@ -377,11 +378,11 @@ async def test_judge_and_debaters_use_their_role_models() -> None:
 
 def test_role_models_come_from_the_input() -> None:
     values = {"judge_model": "ollama:qwen3", "debater_models": {"negative": "ollama:llama3.2"}}
-    assert debate.role_models(values) == {
-        "judge": "ollama:qwen3",
-        "debater:negative": "ollama:llama3.2",
-    }
-    assert debate.role_models({"judge_model": None, "debater_models": {}}) == {}
+    assert debate.role_models(values) == [
+        RoleModel("debater:negative", "debater_models.negative", "ollama:llama3.2"),
+        RoleModel("judge", "judge_model", "ollama:qwen3"),
+    ]
+    assert debate.role_models({"judge_model": None, "debater_models": {}}) == []
 
 
 async def test_compare_runs_baselines_with_the_debates_number_of_calls() -> None:
@@ -434,10 +435,10 @@ async def test_without_compare_no_baselines_run() -> None:
         ({"question": "x", "strategy": "coin"}, "strategy: Input should be 'judge'"),
         ({"question": "x", "gate_threshold": 1.5}, "gate_threshold: Input should be less"),
         ({"question": "x", "rebuttal": True}, "rebuttal: Extra inputs are not permitted"),
-        ({"question": "  "}, "question: Value error, question must not be blank"),
+        ({"question": "  "}, "question: question must not be blank"),
         ({"question": "x", "weights": {"zed": 1}}, "weights: unknown debaters zed"),
         ({"question": "x", "strategy": "weighted"}, "weights: strategy 'weighted' needs"),
-        ({"question": "x", "weights": {"negative": -1}}, "weights: Value error, weights must not"),
+        ({"question": "x", "weights": {"negative": -1}}, "weights: weights must not"),
         ({"question": "x", "debater_models": {"zed": "llamacpp"}}, "debater_models: unknown"),
         (
             {"question": "x", "stances": [*STANCES, {"name": "negative", "stance": "again"}]},

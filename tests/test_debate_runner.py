@@ -33,6 +33,7 @@ def scripted_env(
         MAS_TEST_CLASSIFY=CLASSIFY,
         MAS_TEST_DELAYS=json.dumps(delays or {}),
         MAS_TEST_CALL_LOG=str(call_log),
+        MAS_MODEL=MODEL,  # resumes re-make a factory model only from the environment
     )
 
 

@@ -43,6 +43,7 @@ def scripted_env(
         MAS_TEST_SCRIPT=str(script),
         MAS_TEST_CALL_LOG=str(call_log),
         MAS_TEST_DELAYS=json.dumps(delays or {}),
+        MAS_MODEL=SCRIPTED,  # resumes re-make a factory model only from the environment
     )
 
 

@@ -89,6 +89,7 @@ def test_two_processes_racing_to_resume_one_thread(tmp_path: Path, pg_dsn: str) 
         MAS_TEST_SCRIPT=str(script),
         MAS_TEST_CLASSIFY="tests.scripts_saga:saga_agent",
         MAS_TEST_CALL_LOG=str(call_log),
+        MAS_MODEL=MODEL,
     )
     thread_id = "race-" + tmp_path.name[-8:]
     data = json.dumps({"order": order(), "backoff_s": 0})

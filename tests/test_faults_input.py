@@ -4,7 +4,9 @@ The cases are the campaign's matrix (scripts/fault_campaign.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from mas.errors import (
     ThreadFinishedError,
     UnknownThreadError,
 )
-from scripts.fault_campaign import bad_inputs, table_counts
+from scripts.fault_campaign import PAUSE_MARKER, bad_inputs, table_counts
 from tests.conftest import mas_cli
 from tests.factories import decode
 from tests.scripted import ScriptedChatModel
@@ -58,6 +60,17 @@ NAMED = {
     "negative quantity": "order.quantity",
     "10 MB notes": "at most 2000 characters",
     "unknown approval step": "require_approval",
+    "factory judge model": "judge_model: factory: model specs are accepted only from the "
+    "environment (MAS_MODEL) or the Python API",
+    "factory abort model": "judge_model: factory:",
+    "factory debater model": "debater_models.negative: factory:",
+    "GGUF path judge model": "judge_model: a GGUF path is not accepted",
+    "unregistered judge model": "judge_model: unknown model name 'big-judge'",
+    "factory worker model": "workers.0.model: factory:",
+    "skill as a module": "skill: unknown skill 'antigravity:webbrowser'; registered: label",
+    "skill as os": "skill: unknown skill 'os:system'",
+    "tool as a module": "unknown tools subprocess:run",
+    "pause writes a file": "pause: Extra inputs are not permitted",
 }
 
 
@@ -71,19 +84,36 @@ def supervisor_model() -> ScriptedChatModel:
     return ScriptedChatModel(script={a: decode(e) for a, e in supervisor_script().items()})
 
 
+@pytest.fixture(scope="module")
+def warmed_up() -> None:
+    """Every pattern's modules and registries loaded, as in any process that has run once,
+    so a bad input that imports anything at all shows up in `sys.modules`."""
+    for pattern, _, data in bad_inputs():
+        with contextlib.suppress(MasError):
+            mas.runner.prepare_run(pattern, data, model=supervisor_model())
+
+
 @pytest.mark.parametrize(
     ("pattern", "case", "data"), bad_inputs(), ids=[f"{p}-{c}" for p, c, _ in bad_inputs()]
 )
 def test_bad_input_is_one_clear_error_before_any_work(
-    pattern: str, case: str, data: Any, pg_dsn: str, counts_before: dict[str, int]
+    pattern: str,
+    case: str,
+    data: Any,
+    pg_dsn: str,
+    counts_before: dict[str, int],
+    warmed_up: None,
 ) -> None:
     model = supervisor_model()
+    modules = set(sys.modules)
     with pytest.raises(InputError) as raised:
         mas.run(pattern, data, model=model)
     message = str(raised.value)
     assert "\n" not in message and len(message) < 600, message
     assert NAMED[case] in message, message
     assert model.calls == []
+    assert set(sys.modules) - modules == set(), "a bad input imported a module"
+    assert not Path(PAUSE_MARKER).exists(), "a bad input wrote a file"
     assert table_counts(pg_dsn) == counts_before
 
 

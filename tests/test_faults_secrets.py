@@ -76,6 +76,12 @@ def test_cli_output_holds_no_secrets(pg_dsn: str) -> None:
         mas_cli("threads", "--dsn", f"host=127.0.0.1 port=9 password={PASSWORD}", env=env),
         mas_cli("threads", "--dsn", f"postgresql://mas:{PASSWORD}@[bad/mas", env=env),
         mas_cli("threads", "--dsn", f"password={PASSWORD} nonsense", env=env),
+        mas_cli("threads", "--dsn", f"postgresql://:{PASSWORD}@127.0.0.1:9/mas", env=env),
+        mas_cli("threads", "--dsn", f"postgresql://mas:a@{PASSWORD}@127.0.0.1:9/mas", env=env),
+        mas_cli("threads", "--dsn", f"postgresql://127.0.0.1:9/mas?password={PASSWORD}", env=env),
+        # Not a password by position: only the configured-secret redaction (the same one
+        # tracing uses) catches the Langfuse secret key in the error line.
+        mas_cli("threads", "--dsn", "postgresql://127.0.0.1:9/sk-lf-cli-secret-91c2", env=env),
     ]
     assert runs[0].returncode == 0, runs[0].stderr
     for result in runs[1:]:
@@ -85,3 +91,29 @@ def test_cli_output_holds_no_secrets(pg_dsn: str) -> None:
         assert PASSWORD not in out, out
         assert "sk-lf-cli-secret-91c2" not in out, out
         assert "Traceback" not in out, out
+
+
+@pytest.mark.parametrize(
+    ("text", "password", "redacted"),
+    [
+        ("postgresql://:pw-no-user@db/app", "pw-no-user", "postgresql://:***@db/app"),
+        ("postgresql://app:p@ss@w0rd@db:5432/app", "p@ss@w0rd", "postgresql://app:***@db:5432/app"),
+        ("host=db password=kv-secret dbname=app", "kv-secret", "host=db password=*** dbname=app"),
+        ("host=db password = 'a secret' port=5", "a secret", "host=db password = *** port=5"),
+        (
+            "postgresql://db/app?password=q-secret&x=1",
+            "q-secret",
+            "postgresql://db/app?password=***&x=1",
+        ),
+        (
+            'failed: "postgresql://app:quoted@db/app"',
+            "quoted",
+            'failed: "postgresql://app:***@db/app"',
+        ),
+    ],
+)
+def test_every_dsn_form_is_redacted(text: str, password: str, redacted: str) -> None:
+    from checkpoints.savers import dsn_passwords, redact_dsn
+
+    assert dsn_passwords(text) == [password]
+    assert redact_dsn(text) == redacted

@@ -27,7 +27,8 @@ def ollama(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOllama]:
 
     def respond(messages: list[dict[str, Any]]) -> str:
         system = next((m["content"] for m in messages if m["role"] == "system"), "")
-        return json.dumps(script[supervisor_agent(system)])
+        user = next((m["content"] for m in messages if m["role"] == "user"), "")
+        return json.dumps(script[supervisor_agent(f"{system}\n\n{user}")])
 
     fake = FakeOllama(respond)
     with serve(fake) as url:
@@ -54,7 +55,7 @@ def test_supervisor_runs_on_chat_ollama_with_schema_constrained_requests(
         assert request["format"]["type"] == "object" and request["format"]["properties"]
         assert request["options"]["num_predict"] == get_settings().max_tokens
     worker_request = next(
-        r for r in ollama.requests if "Your role: Weigh the options" in r["messages"][0]["content"]
+        r for r in ollama.requests if 'Your role: "Weigh the options' in r["messages"][1]["content"]
     )
     assert set(worker_request["format"]["properties"]) == set(WorkerReport.model_fields)
     # Token usage comes from Ollama's own counts.

@@ -1,6 +1,7 @@
 """Crash safety across processes: `mas run saga` is SIGKILLed at a named point (a step
 boundary, or inside a step right after its effect committed), forward and during
-compensation; `mas resume THREAD_ID` in a new process finishes it. The order tables
+compensation; `mas resume THREAD_ID` in a new process finishes it. The pause is a hook
+the test installs in Python (tests/saga_pause.py), not part of the run's input. The order tables
 must end exactly as after an uninterrupted run. Also: approvals answered from
 another process. Scenarios of one kind run in parallel to keep the suite quick."""
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import mas
-from tests.conftest import ROOT, json_tail, logged_calls, mas_cli, start_mas, subprocess_env
+from tests.conftest import ROOT, json_tail, logged_calls, mas_cli, subprocess_env
 from tests.factories import encode
 from tests.scripts_saga import FLAG, order, saga_script, snapshot
 from tests.test_saga_graph import rows, scripted
@@ -62,12 +63,30 @@ def saga_env(tmp_path: Path, name: str, risk: Any = None) -> tuple[dict[str, str
         MAS_TEST_CLASSIFY="tests.scripts_saga:saga_agent",
         MAS_TEST_CALL_LOG=str(call_log),
         MAS_POOL_SIZE="3",
+        MAS_MODEL=MODEL,  # resumes re-make the model from the environment, not the thread
     )
     return env, call_log
 
 
 def saga_input(**extra: Any) -> str:
     return json.dumps({"order": order(), "backoff_s": 0.0, **extra})
+
+
+def start_paused(scenario: Scenario, data: str) -> subprocess.Popen[str]:
+    """`mas run` with the crash-test pause hook installed, held at `scenario.point`."""
+    env = {
+        **scenario.env,
+        "MAS_TEST_PAUSE_AT": scenario.point,
+        "MAS_TEST_PAUSE_MARKER": str(scenario.marker),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.saga_pause", *run_args(scenario.thread_id, data)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def run_args(thread_id: str, data: str) -> list[str]:
@@ -108,11 +127,8 @@ async def crash_and_resume(tmp_path: Path, points: list[str], **extra: Any) -> N
         env, call_log = saga_env(tmp_path, f"s{index}")
         thread_id = f"crash-{index}-{uuid.uuid4().hex[:8]}"
         marker = tmp_path / f"s{index}.paused"
-        pause = {"at": point, "marker_file": str(marker)}
         scenarios.append(Scenario(point, thread_id, marker, call_log, env))
-        scenarios[-1].process = start_mas(
-            *run_args(thread_id, saga_input(pause=pause, **extra)), env=env
-        )
+        scenarios[-1].process = start_paused(scenarios[-1], saga_input(**extra))
     for scenario in scenarios:
         wait_for(scenario)
         assert scenario.process is not None

@@ -195,7 +195,7 @@ async def test_rejected_approval_compensates_the_completed_steps(thread_id: str)
         ({"order": order(quantity=-1)}, "order.quantity"),
         ({"order": order(sku="")}, "order.sku"),
         ({"faults": [{"step": "risk_check", "phase": "compensation"}]}, "no compensation"),
-        ({"pause": {"at": "nowhere:start", "marker_file": "/tmp/x"}}, "unknown pause point"),
+        ({"pause": {"at": "charge_payment:start", "marker_file": "/tmp/x"}}, "pause: Extra"),
         ({"require_approval": ["lunch"]}, "require_approval.0"),
         ({"surprise": 1}, "surprise"),
         ({"max_attempts": 0}, "max_attempts"),

@@ -63,7 +63,7 @@ async def test_crash_mid_run_resumes_without_redoing_finished_batches(
     sync: str, thread_id: str, tmp_path: Path
 ) -> None:
     log = tmp_path / "skill.log"
-    env = subprocess_env(MAS_TEST_SKILL_LOG=str(log))
+    env = subprocess_env(MAS_TEST_SKILL_LOG=str(log), MAS_MODEL=FACTORY)
     data = crash_input(sync)
     process = start_mas(
         "run", "scenarios", "--input", json.dumps(data), "--thread-id", thread_id,
