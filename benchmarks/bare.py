@@ -16,13 +16,12 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer, Command, Send
 
-from nodes.agents import worker_prompt
+from nodes import prompts
 from nodes.context import AgentContext
-from nodes.debate import JUDGE_ROLE, ROUND_JUDGE_ROLE, debater_prompt, round_message
+from nodes.debate import round_message
 from nodes.orders import order_saga
 from nodes.saga import EffectCall, _thread_id
 from nodes.skills import resolve_skill
-from nodes.supervisor import planner_prompt
 
 
 class BareState(TypedDict, total=False):
@@ -44,7 +43,7 @@ def bare_supervisor(
         return json.loads(reply.text)
 
     async def plan_work(state: BareState) -> dict[str, Any]:
-        plan = await ask(planner_prompt(state["workers"]), state["task"])
+        plan = await ask(prompts.PLANNER, prompts.planner_message(state["workers"], state["task"]))
         deps = {s["worker"]: set(s["depends_on"]) for s in plan["steps"]}
         batches, done = [], set()
         while len(done) < len(deps):
@@ -66,14 +65,22 @@ def bare_supervisor(
         ]
 
     async def run_worker(task: dict[str, Any]) -> dict[str, Any]:
-        return {"results": {task["name"]: await ask(worker_prompt(task["role"]), task["task"])}}
+        message = prompts.worker_message(
+            name=task["name"],
+            role=task["role"],
+            task=task["task"],
+            context=[],
+            tools=[],
+            observations=[],
+        )
+        return {"results": {task["name"]: await ask(prompts.WORKER, message)}}
 
     def collect_batch(state: BareState) -> Command[Any]:
         advanced = {**state, "batch_index": state["batch_index"] + 1}
         return Command(update={"batch_index": advanced["batch_index"]}, goto=dispatch(advanced))  # type: ignore[arg-type]
 
     async def detect_conflicts(state: BareState) -> dict[str, Any]:
-        scan = await ask("compare the workers' reports", json.dumps(state["results"]))
+        scan = await ask(prompts.CONFLICT_DETECTOR, json.dumps(state["results"]))
         return {"conflicts": scan["conflicts"]}
 
     def route(state: BareState) -> Any:
@@ -83,7 +90,7 @@ def bare_supervisor(
         return {"resolutions": [conflict]}
 
     async def synthesize(state: BareState) -> dict[str, Any]:
-        return {"synthesis": await ask("team's final answer", json.dumps(state["results"]))}
+        return {"synthesis": await ask(prompts.SYNTHESIZER, json.dumps(state["results"]))}
 
     builder = StateGraph(BareState)
     builder.add_node(plan_work)
@@ -144,31 +151,38 @@ def bare_debate(
                     "rounds": state["rounds"],
                     "opponents": [t for t in previous if t["speaker"] != d["name"]],
                     "own_previous": next((t for t in previous if t["speaker"] == d["name"]), None),
+                    "kind": "sides",
                 },
             )
             for d in state["stances"]
         ]
 
     async def argue(task: dict[str, Any]) -> dict[str, Any]:
-        reply = await ask(debater_prompt(task["debater"], task["stances"]), round_message(task))  # type: ignore[arg-type]
+        reply = await ask(prompts.DEBATER, round_message(task))  # type: ignore[arg-type]
         name = task["debater"]["name"]
-        turn = {"round": task["round"], "speaker": name, "status": "ok", **reply}
+        position = name if not reply.get("conceded") else task["opponents"][0]["speaker"]
+        turn = {
+            "round": task["round"],
+            "speaker": name,
+            "status": "ok",
+            "position": position,
+            "answer": None,
+            **reply,
+        }
         return {"transcript": [turn]}
 
-    async def review_round(state: BareDebateState) -> dict[str, Any]:
+    def review_round(state: BareDebateState) -> dict[str, Any]:
         number = state["round"] + 1
-        if number >= state["rounds"]:
-            return {"round": number, "stopped": True}
         turns = [t for t in state["transcript"] if t["round"] == number]
-        check = await ask(ROUND_JUDGE_ROLE, f"{state['question']}\n{json.dumps(turns)}")
-        return {"round": number, "stopped": check["converged"] or bool(check["conceded"])}
+        converged = len({t["position"] for t in turns}) == 1
+        return {"round": number, "stopped": number >= state["rounds"] or converged}
 
     def after_round(state: BareDebateState) -> Any:
         return "judge_verdict" if state.get("stopped") else dispatch(state, state["round"] + 1)
 
     async def judge_verdict(state: BareDebateState) -> dict[str, Any]:
         text = json.dumps(state["transcript"])
-        return {"verdict": await ask(JUDGE_ROLE, f"{state['question']}\n{text}")}
+        return {"verdict": await ask(prompts.JUDGE, f"{state['question']}\n{text}")}
 
     def conclude(state: BareDebateState) -> dict[str, Any]:
         return {}

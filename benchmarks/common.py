@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,21 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(width=200)
+
+
+def use_test_plugins() -> None:
+    """Register the tests' plugin (the `sleep` skill, tests/plugins.py) the way a user's
+    package would, for this process and any it starts."""
+    from tests.plugins import install_test_plugins
+
+    directory = str(install_test_plugins(Path(tempfile.mkdtemp(prefix="mas-bench-plugins-"))))
+    sys.path.append(directory)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (os.environ.get("PYTHONPATH"), str(Path(__file__).parent.parent), directory) if p
+    )
+
+
+use_test_plugins()
 
 
 def benchmark_dsn() -> str:

@@ -5,16 +5,21 @@ outcome is decided by a judge, a vote, or a person; optionally next to honest ba
                         |
                         v
     [argue x debaters] -> review_round --(next round)--> [argue x debaters] ...
-                               | stopped (round limit, converged, conceded)
+                               | stopped (converged, conceded, round limit)
                                +--> judge_verdict --(human / low confidence)--> human_decision
                                +--> count_votes    (majority_vote, weighted, confidence)
     decision --(compare)--> [run_baseline x (1 + debate's calls)] --> conclude
              ----------------------------------------------------> conclude
 
 Each round is one superstep: `Send` fans the debaters out, and `review_round` is the
-barrier that runs once every debater's turn (or recorded failure) is in. Debater calls
-have a timeout and a `RetryPolicy`; when retries run out the error handler records the
-failure and the round goes on without that debater.
+barrier that runs once every debater's turn (or recorded failure) is in; it is a pure
+function of the turns (positions are sides held or answers given, never a model's guess
+about them). Debater calls have a timeout and a `RetryPolicy`; when retries run out the
+error handler records the failure and the round goes on without that debater.
+
+Two kinds: `sides` (debaters argue assigned positions and may concede from round 2; a
+judge, a vote or a person decides) and `answer` (debaters solve the question, see each
+other's answers and may revise; a vote over their answers decides).
 """
 
 from __future__ import annotations
@@ -86,12 +91,7 @@ def build(
         error_handler=debater_failed,
         destinations=("review_round",),
     )
-    builder.add_node(
-        "review_round",
-        with_default_context(review_round, default),
-        retry_policy=retry,
-        timeout=agent_timeout_s,
-    )
+    builder.add_node("review_round", review_round)
     builder.add_node(
         "judge_verdict",
         with_default_context(judge_verdict, default),

@@ -30,7 +30,6 @@ from mas.patterns import get_pattern, known_patterns
 from mas.runner import RunEvent, RunResult
 from mas.secrets import redact
 from mas.views import progress_view, render_result
-from nodes.structured import skeleton
 
 # A CLI speaks in one-line errors; library warnings (e.g. a pool retrying a dead
 # server) would bury them.
@@ -161,13 +160,32 @@ def with_progress(
 # --- results -----------------------------------------------------------------------
 
 
+def answer_shape(node: dict[str, Any], defs: dict[str, Any]) -> Any:
+    """An example of an interrupt's answer for a person to fill in: `<placeholders>` are
+    right for people (agents get their schemas described in words instead)."""
+    if "$ref" in node:
+        return answer_shape(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+    if "enum" in node:
+        return " | ".join(str(v) for v in node["enum"])
+    if "anyOf" in node:
+        return answer_shape(next(o for o in node["anyOf"] if o.get("type") != "null"), defs)
+    kind = node.get("type")
+    if kind == "object":
+        return {name: answer_shape(sub, defs) for name, sub in node.get("properties", {}).items()}
+    if kind == "array":
+        return [answer_shape(node.get("items", {}), defs)]
+    if kind == "boolean":
+        return "<true | false>"
+    return f"<{node.get('description') or kind or 'value'}>"
+
+
 def show_interrupt(pending: Any) -> None:
     """What the run is waiting for, and the shape of the answer it takes."""
     payload = dict(pending) if isinstance(pending, dict) else {"value": pending}
     schema = payload.pop("answer", None)
     body = [Text(json.dumps(payload, indent=2, default=str)[:3_000])]
     if isinstance(schema, dict):
-        shape = skeleton(schema, schema.get("$defs", {}))
+        shape = answer_shape(schema, schema.get("$defs", {}))
         body.append(Text(f"answer shape: {json.dumps(shape)}", style="bold"))
     console.print(Panel(Group(*body), title="waiting for an answer", border_style="yellow"))
 

@@ -19,16 +19,22 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "user"}
-# llama.cpp unrolls string length bounds into grammar rules, and a few hundred
-# characters exceed its limits (it aborts the process); lengths are checked by
-# pydantic after decoding instead, and max_tokens bounds the reply.
-GRAMMAR_UNSAFE_KEYS = {"maxLength", "minLength", "pattern"}
+# llama.cpp unrolls a string's length bound into nested grammar rules, and parsing
+# them recurses once per character: about 1,200 overflows its stack and kills the
+# process. Bounds are capped well below that; the bound in the grammar is what stops
+# a small model's runaway strings, and pydantic checks (and fits) the real bound after.
+GRAMMAR_MAX_CHARS = 500
+GRAMMAR_UNSAFE_KEYS = {"pattern"}
 
 
 def grammar_safe(schema: Any) -> Any:
-    """The JSON schema without the constraints llama.cpp's grammar cannot afford."""
+    """The JSON schema with the constraints llama.cpp's grammar can afford."""
     if isinstance(schema, dict):
-        return {k: grammar_safe(v) for k, v in schema.items() if k not in GRAMMAR_UNSAFE_KEYS}
+        return {
+            k: min(v, GRAMMAR_MAX_CHARS) if k in ("maxLength", "minLength") else grammar_safe(v)
+            for k, v in schema.items()
+            if k not in GRAMMAR_UNSAFE_KEYS
+        }
     if isinstance(schema, list):
         return [grammar_safe(item) for item in schema]
     return schema
@@ -37,12 +43,12 @@ def grammar_safe(schema: Any) -> Any:
 class ChatLlamaCpp(BaseChatModel):
     model_path: str
     chat_format: str | None = None
-    fold_system: bool = False
-    """Prepend system text to the first user turn, for templates (Gemma's) with no system role."""
+    """llama-cpp-python's chat format; None uses the chat template the GGUF carries."""
     n_ctx: int = 4096
     max_tokens: int = 512
     temperature: float = 0.2
     repeat_penalty: float = 1.1
+    presence_penalty: float = 0.0
     seed: int = 0
 
     _llama: Any = PrivateAttr(default=None)
@@ -54,7 +60,7 @@ class ChatLlamaCpp(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model_path": self.model_path, "temperature": self.temperature}
+        return {"model_path": self.model_path, "temperature": self.temperature, "seed": self.seed}
 
     def _load(self) -> Any:
         if self._llama is None:
@@ -70,16 +76,7 @@ class ChatLlamaCpp(BaseChatModel):
         return self._llama
 
     def _chat_messages(self, messages: list[BaseMessage]) -> list[dict[str, str]]:
-        chat = [{"role": ROLES.get(m.type, "user"), "content": m.text} for m in messages]
-        if not self.fold_system:
-            return chat
-        system = "\n\n".join(m["content"] for m in chat if m["role"] == "system")
-        chat = [m for m in chat if m["role"] != "system"]
-        if system and chat and chat[0]["role"] == "user":
-            chat[0] = {"role": "user", "content": f"{system}\n\n{chat[0]['content']}"}
-        elif system:
-            chat.insert(0, {"role": "user", "content": system})
-        return chat
+        return [{"role": ROLES.get(m.type, "user"), "content": m.text} for m in messages]
 
     def _generate(
         self,
@@ -98,6 +95,7 @@ class ChatLlamaCpp(BaseChatModel):
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
                 repeat_penalty=self.repeat_penalty,
+                presence_penalty=self.presence_penalty,
                 response_format=response_format,
                 stop=stop,
                 seed=self.seed,

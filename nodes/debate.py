@@ -1,8 +1,13 @@
-"""Debate nodes: the confidence gate, debaters' rounds, the judge's checks and verdict,
+"""Debate nodes: the confidence gate, debaters' rounds, the round check, the judge's verdict,
 vote counting, the human decision, and the single-agent / self-consistency baselines.
 
 Every node is a small function of its input that returns a partial state update;
 rounds, early stops and strategies are edges of the graph (see graphs/debate.py).
+
+A debater never picks its position: in a debate of kind 'sides' it holds its own side
+until it concedes (an explicit `conceded`, offered from round 2), and in a debate of
+kind 'answer' its position is the answer it gives. So the round check is a pure
+function of the turns, not another model call that could imagine a consensus.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nodes import prompts
 from nodes.context import AgentContext, agent_context
-from nodes.errors import describe_error
-from nodes.structured import StructuredOutputError, ask_structured, json_schema
+from nodes.errors import describe_error, failed_usage
+from nodes.structured import Sampling, StructuredOutputError, ask_structured, json_schema
 from state.common import CallUsage, usage_totals
 from state.debate import (
     INCONCLUSIVE,
@@ -29,14 +34,18 @@ from state.debate import (
     DebaterTask,
     DebaterTurn,
     DebateState,
+    FreeAnswer,
     GateRecord,
     JudgeVerdict,
-    RoundCheck,
+    Kind,
+    RebuttalTurn,
     RoundReview,
-    SoloAnswer,
+    SideAnswer,
+    SolverTurn,
     Stop,
     Turn,
     Verdict,
+    normalize_answer,
     with_positions,
 )
 
@@ -53,12 +62,37 @@ def transcript_text(turns: list[Turn]) -> str:
         if t["status"] == "failed":
             lines.append(f"[round {t['round']}] {t['speaker']}: (no argument: it failed)")
             continue
+        held = f"answer {t['answer']}" if t["answer"] is not None else f"holds {t['position']}"
         rebuttals = "".join(f"\n    rebuts: {prompts.quoted(r)}" for r in t["rebuttals"])
         lines.append(
-            f"[round {t['round']}] {t['speaker']} (holds {t['position']}, confidence "
-            f"{t['confidence']}): {prompts.quoted(t['argument'])}{rebuttals}"
+            f"[round {t['round']}] {t['speaker']} ({held}, confidence {t['confidence']}): "
+            f"{prompts.quoted(t['argument'])}{rebuttals}"
         )
     return "\n".join(lines)
+
+
+def sampling(temperatures: dict[str, float], role: str, seed: int) -> Sampling | None:
+    """The role's own temperature (if the input sets one), with this call's seed."""
+    temperature = temperatures.get(role)
+    return None if temperature is None else Sampling(temperature=temperature, seed=seed)
+
+
+def solo_schema(kind: Kind, stances: list[dict[str, Any]]) -> type[BaseModel]:
+    if kind == "answer":
+        return FreeAnswer
+    schema: type[BaseModel] = with_positions(SideAnswer, names_of(stances), position="one")
+    return schema
+
+
+def solo_position(kind: Kind, value: Any) -> str:
+    """What a solo answer votes for: a side's name, or the normalised answer."""
+    return normalize_answer(value.answer) if kind == "answer" else str(value.position)
+
+
+def solo_message(question: str, kind: Kind, stances: list[dict[str, Any]]) -> str:
+    if kind == "answer":
+        return f"Question: {prompts.quoted(question)}"
+    return prompts.question_message(question, stances)
 
 
 # --- input and confidence gate -------------------------------------------------------------
@@ -76,13 +110,15 @@ async def confidence_gate(state: DebateState, runtime: Runtime[AgentContext]) ->
     threshold = state.get("gate_threshold")
     if threshold is None:
         return {}
+    kind = state["kind"]
     try:
         reply = await ask_structured(
             agent_context(runtime).model_for("gate"),
             agent="gate",
-            system=prompts.GATE,
-            user=prompts.question_message(state["question"], state["stances"]),
-            schema=with_positions(SoloAnswer, names_of(state["stances"]), position="one"),
+            system=prompts.GATE if kind == "sides" else prompts.GATE_SOLVER,
+            user=solo_message(state["question"], kind, state["stances"]),
+            schema=solo_schema(kind, state["stances"]),
+            sampling=sampling(state["temperatures"], "gate", state["seed"]),
         )
     except StructuredOutputError as error:
         gate = GateRecord(
@@ -96,15 +132,17 @@ async def confidence_gate(state: DebateState, runtime: Runtime[AgentContext]) ->
         return {
             "gate": gate,
             "failures": [AgentFailure(agent="gate", round=None, error=str(error))],
+            "usage": error.usage,
         }
-    answer = reply.value
+    answer: Any = reply.value
     skip = answer.confidence >= threshold
     reason = (
         f"first answer's confidence {answer.confidence:.2f} "
         f"{'>=' if skip else '<'} gate_threshold {threshold:.2f}"
     )
+    position = solo_position(kind, answer)
     gate = GateRecord(
-        position=answer.position,
+        position=position,
         answer=answer.answer,
         confidence=answer.confidence,
         threshold=threshold,
@@ -116,7 +154,7 @@ async def confidence_gate(state: DebateState, runtime: Runtime[AgentContext]) ->
         update["stopped"] = Stop(round=0, reason="gate", note=reason)
         update["verdict"] = Verdict(
             decided_by="gate",
-            winner=answer.position,
+            winner=position,
             confidence=answer.confidence,
             reasoning=answer.answer,
             decisive_for=[],
@@ -142,43 +180,69 @@ def dispatch_round(state: DebateState, number: int) -> list[Send]:
             "argue",
             DebaterTask(
                 question=state["question"],
+                kind=state["kind"],
                 debater=debater,
                 stances=state["stances"],
                 round=number,
                 rounds=state["rounds"],
                 opponents=[t for t in previous if t["speaker"] != debater["name"]],
                 own_previous=next((t for t in previous if t["speaker"] == debater["name"]), None),
+                temperature=state["temperatures"].get("debater"),
+                seed=state["seed"] + 100 * number + index,
             ),
         )
-        for debater in state["stances"]
+        for index, debater in enumerate(state["stances"])
     ]
 
 
 def round_message(task: DebaterTask) -> str:
-    """The debater's side and stance, the other sides, the question and what to rebut,
-    all as data: the stance is what the debater argues, not an instruction to it."""
-    own = task["debater"]
-    others = [s for s in task["stances"] if s["name"] != own["name"]]
-    parts = [
-        f"Your side: {prompts.quoted(own['name'])}\nYour stance: {prompts.quoted(own['stance'])}",
-        prompts.section("The other sides", prompts.positions_list(others)),
-        f"Question: {prompts.quoted(task['question'])}",
-        f"Round {task['round']} of {task['rounds']}.",
-    ]
-    if task["own_previous"] is not None:
-        previous = prompts.quoted(task["own_previous"]["argument"])
-        parts.append(f"Your argument in round {task['round'] - 1}: {previous}")
+    """What was said last round, the debater's own side (or approach), then the question
+    and a short cue: all data (a stance is what the debater argues, not an instruction to
+    it). Small models follow what they read last and copy what is in front of them, so
+    the other sides are named but their stances not quoted, and the question comes last.
+    Measured on the embedded model over 20 first turns: with the other side's stance
+    shown, 9 argued the other side; in this order, none did, and none was off the topic
+    or looped on a word (benchmarks/quality.py measures it over whole runs)."""
+    own, number = task["debater"], task["round"]
+    others = ", ".join(s["name"] for s in task["stances"] if s["name"] != own["name"])
+    if task["kind"] == "sides":
+        parts = [f"The other sides: {others}"]
+        earlier = "The other sides' arguments"
+        side, stance = prompts.quoted(own["name"]), prompts.quoted(own["stance"])
+        mine = f"Your side: {side}\nYour stance: {stance}"
+        cue = (
+            "Write your argument, answering the other sides."
+            if task["opponents"]
+            else ("Write your argument.")
+        )
+    else:
+        parts = [f"The other solvers: {others}"]
+        earlier = "The other solvers' answers"
+        mine = f"Your approach ({own['name']}): {prompts.quoted(own['stance'])}"
+        cue = (
+            "Check their work against yours, then write your reasoning and final answer."
+            if (task["opponents"])
+            else "Write your reasoning and final answer."
+        )
     if task["opponents"]:
         parts.append(
-            prompts.section(
-                f"The other sides' arguments in round {task['round'] - 1} (rebut each)",
-                transcript_text(task["opponents"]),
-            )
+            prompts.section(f"{earlier} in round {number - 1}", transcript_text(task["opponents"]))
         )
+    if (previous := task["own_previous"]) is not None:
+        answer = (
+            f" (your answer: {prompts.quoted(previous['answer'])})" if previous["answer"] else ""
+        )
+        said = prompts.quoted(previous["argument"])
+        parts.append(f"What you said in round {number - 1}{answer}: {said}")
+    parts += [
+        mine,
+        f"Question: {prompts.quoted(task['question'])}",
+        f"Round {number} of {task['rounds']}. {cue}",
+    ]
     return "\n\n".join(parts)
 
 
-def failed_turn(task: DebaterTask, error: str) -> dict[str, Any]:
+def failed_turn(task: DebaterTask, error: str, usage: list[CallUsage]) -> dict[str, Any]:
     """A debater's failure, recorded in the transcript so the round is still complete."""
     name = task["debater"]["name"]
     turn = Turn(
@@ -187,44 +251,74 @@ def failed_turn(task: DebaterTask, error: str) -> dict[str, Any]:
         stance=task["debater"]["stance"],
         status="failed",
         position=None,
+        answer=None,
         argument="",
         rebuttals=[],
         confidence=None,
+        conceded=False,
         error=error,
     )
     return {
         "transcript": [turn],
         "failures": [AgentFailure(agent=name, round=task["round"], error=error)],
+        "usage": usage,
     }
 
 
-async def argue(task: DebaterTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+def conceded_to(task: DebaterTask) -> str | None:
+    """The side a conceding debater now holds: the most confident other side last round."""
+    ranked = sorted(task["opponents"], key=lambda t: -(t["confidence"] or 0.0))
+    return ranked[0]["position"] if ranked else None
+
+
+def debater_schema(task: DebaterTask) -> type[BaseModel]:
+    if task["kind"] == "answer":
+        return SolverTurn
+    return RebuttalTurn if task["round"] > 1 else DebaterTurn
+
+
+def turn_of(task: DebaterTask, value: Any) -> Turn:
     debater = task["debater"]
-    name = debater["name"]
+    if task["kind"] == "answer":
+        position, answer, conceded = normalize_answer(value.answer), value.answer, False
+        argument, rebuttals = value.reasoning, []
+    else:
+        winner = conceded_to(task) if getattr(value, "conceded", False) else None
+        position, answer, conceded = winner or debater["name"], None, winner is not None
+        argument, rebuttals = value.argument, value.rebuttals
+    return Turn(
+        round=task["round"],
+        speaker=debater["name"],
+        stance=debater["stance"],
+        status="ok",
+        position=position,
+        answer=answer,
+        argument=argument,
+        rebuttals=rebuttals,
+        confidence=value.confidence,
+        conceded=conceded,
+        error=None,
+    )
+
+
+async def argue(task: DebaterTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    name = task["debater"]["name"]
+    temperature = task["temperature"]
     try:
         reply = await ask_structured(
             agent_context(runtime).model_for(f"debater:{name}"),
             agent=name,
-            system=prompts.DEBATER,
+            system=prompts.DEBATER if task["kind"] == "sides" else prompts.SOLVER,
             user=round_message(task),
-            schema=with_positions(DebaterTurn, names_of(task["stances"]), position="one"),
+            schema=debater_schema(task),
             # Names the model call's span, so a trace shows each debater's rounds apart.
             config={"run_name": f"{name} round {task['round']}"},
+            sampling=None if temperature is None else Sampling(temperature, task["seed"]),
         )
     except StructuredOutputError as error:
         runtime.stream_writer({"node": "argue", "round": task["round"], "speaker": name})
-        return failed_turn(task, str(error))
-    turn = Turn(
-        round=task["round"],
-        speaker=name,
-        stance=debater["stance"],
-        status="ok",
-        position=reply.value.position,
-        argument=reply.value.argument,
-        rebuttals=reply.value.rebuttals,
-        confidence=reply.value.confidence,
-        error=None,
-    )
+        return failed_turn(task, str(error), error.usage)
+    turn = turn_of(task, reply.value)
     runtime.stream_writer(
         {
             "node": "argue",
@@ -239,46 +333,42 @@ async def argue(task: DebaterTask, runtime: Runtime[AgentContext]) -> dict[str, 
 
 def debater_failed(task: DebaterTask, error: NodeError) -> Command[Any]:
     """Retries are exhausted: record the failure; the other debaters' turns are kept."""
-    return Command(update=failed_turn(task, describe_error(error.error)), goto="review_round")
+    update = failed_turn(task, describe_error(error.error), failed_usage(error.error))
+    return Command(update=update, goto="review_round")
 
 
-async def review_round(state: DebateState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Round barrier: every debater's turn is in. Ends the debate at the round limit, or
-    earlier when the judge finds the positions converged or a side conceded."""
+def review(state: DebateState, number: int) -> RoundReview:
+    """Where round `number` left the debaters: all on one position, or who conceded."""
+    turns = [t for t in state.get("transcript", []) if t["round"] == number and t["status"] == "ok"]
+    positions = sorted({str(t["position"]) for t in turns})
+    conceded = sorted(t["speaker"] for t in turns if t["conceded"])
+    converged = len(turns) >= 2 and len(positions) == 1
+    if converged:
+        reason = f"all {len(turns)} debaters hold {positions[0]}"
+    elif conceded:
+        reason = "conceded: " + ", ".join(
+            f"{t['speaker']} to {t['position']}" for t in turns if t["conceded"]
+        )
+    else:
+        reason = "positions still differ: " + (", ".join(positions) or "no turn succeeded")
+    return RoundReview(round=number, converged=converged, conceded=conceded, reason=reason)
+
+
+def review_round(state: DebateState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Round barrier: every debater's turn is in. Ends the debate once the positions have
+    converged or a debater conceded (with `early_stop`), else at the round limit."""
     number = state.get("round", 0) + 1
-    if number >= state["rounds"]:
-        stop = Stop(round=number, reason="round_limit", note=f"all {number} rounds argued")
-        runtime.stream_writer({"node": "review_round", "round": number, "stopped": stop["reason"]})
-        return {"round": number, "stopped": stop}
-    if not state.get("early_stop", True):
-        return {"round": number}
-    names = names_of(state["stances"])
-    turns = [t for t in state.get("transcript", []) if t["round"] == number]
-    try:
-        reply = await ask_structured(
-            agent_context(runtime).model_for("judge"),
-            agent="round_judge",
-            system=prompts.ROUND_JUDGE,
-            user=f"Question: {prompts.quoted(state['question'])}\n\n"
-            + prompts.section(f"Round {number}", transcript_text(turns)),
-            schema=with_positions(RoundCheck, names, conceded="many"),
-        )
-    except StructuredOutputError as error:
-        # Without a check the debate simply goes on; the failure is on record.
-        failure = AgentFailure(agent="round_judge", round=number, error=str(error))
-        return {"round": number, "failures": [failure]}
-    review = RoundReview(
-        round=number,
-        converged=reply.value.converged,
-        conceded=sorted(set(reply.value.conceded)),
-        reason=reply.value.reason,
-    )
-    update: dict[str, Any] = {"round": number, "reviews": [review], "usage": [reply.usage]}
-    if review["converged"] or review["conceded"]:
+    record = review(state, number)
+    update: dict[str, Any] = {"round": number, "reviews": [record]}
+    early = state.get("early_stop", True) and (record["converged"] or record["conceded"])
+    if early:
         reason: Literal["converged", "conceded"] = (
-            "converged" if review["converged"] else "conceded"
+            "converged" if record["converged"] else "conceded"
         )
-        update["stopped"] = Stop(round=number, reason=reason, note=review["reason"])
+        update["stopped"] = Stop(round=number, reason=reason, note=record["reason"])
+    elif number >= state["rounds"]:
+        note = f"all {number} rounds argued; {record['reason']}"
+        update["stopped"] = Stop(round=number, reason="round_limit", note=note)
     runtime.stream_writer(
         {
             "node": "review_round",
@@ -325,6 +415,7 @@ async def judge_verdict(state: DebateState, runtime: Runtime[AgentContext]) -> d
             + "\n\n"
             + prompts.section("Transcript", transcript_text(state.get("transcript", []))),
             schema=with_positions(JudgeVerdict, names, winner="verdict"),
+            sampling=sampling(state["temperatures"], "judge", state["seed"]),
         )
     except StructuredOutputError as error:
         draft = Verdict(
@@ -338,6 +429,7 @@ async def judge_verdict(state: DebateState, runtime: Runtime[AgentContext]) -> d
             note=f"the judge failed: {error.problem}",
         )
         update["failures"] = [AgentFailure(agent="judge", round=None, error=str(error))]
+        update["usage"] = error.usage
     else:
         draft = Verdict(
             decided_by="judge",
@@ -474,7 +566,8 @@ def model_calls(usage: list[CallUsage]) -> int:
 
 def after_decision(state: DebateState) -> list[Send] | Literal["conclude"]:
     """With `compare`, fan out the baselines: one single-agent answer and a self-consistency
-    vote with as many samples as the debate made model calls."""
+    vote with as many samples as the debate made model calls, each sampled with its own
+    seed (and, by default, temperature 0.8) so the samples can differ."""
     if not state.get("compare"):
         return "conclude"
     samples = max(1, model_calls(state.get("usage", [])))
@@ -484,10 +577,13 @@ def after_decision(state: DebateState) -> list[Send] | Literal["conclude"]:
             "run_baseline",
             BaselineTask(
                 question=state["question"],
+                kind=state["kind"],
                 stances=state["stances"],
                 method=method,
                 sample=sample,
                 samples=of,
+                temperature=state["temperatures"].get(method),
+                seed=state["seed"] + sample,
             ),
         )
 
@@ -498,12 +594,13 @@ def after_decision(state: DebateState) -> list[Send] | Literal["conclude"]:
 
 
 def baseline_prompt(task: BaselineTask) -> str:
+    solo = prompts.SOLO if task["kind"] == "sides" else prompts.SOLO_SOLVER
     if task["method"] == "self_consistency":
-        return prompts.SOLO + prompts.sample_note(task["sample"], task["samples"])
-    return prompts.SOLO
+        return solo + prompts.sample_note(task["sample"], task["samples"])
+    return solo
 
 
-def failed_baseline(task: BaselineTask, error: str) -> dict[str, Any]:
+def failed_baseline(task: BaselineTask, error: str, usage: list[CallUsage]) -> dict[str, Any]:
     answer = BaselineAnswer(
         method=task["method"],
         sample=task["sample"],
@@ -515,33 +612,38 @@ def failed_baseline(task: BaselineTask, error: str) -> dict[str, Any]:
     return {
         "baselines": [answer],
         "failures": [AgentFailure(agent=task["method"], round=None, error=error)],
+        "usage": usage,
     }
 
 
 async def run_baseline(task: BaselineTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    temperature = task["temperature"]
     try:
         reply = await ask_structured(
             agent_context(runtime).model_for("baseline"),
             agent=task["method"],
             system=baseline_prompt(task),
-            user=prompts.question_message(task["question"], task["stances"]),
-            schema=with_positions(SoloAnswer, names_of(task["stances"]), position="one"),
+            user=solo_message(task["question"], task["kind"], task["stances"]),
+            schema=solo_schema(task["kind"], task["stances"]),
+            sampling=None if temperature is None else Sampling(temperature, task["seed"]),
         )
     except StructuredOutputError as error:
-        return failed_baseline(task, str(error))
+        return failed_baseline(task, str(error), error.usage)
+    value: Any = reply.value
     answer = BaselineAnswer(
         method=task["method"],
         sample=task["sample"],
-        position=reply.value.position,
-        answer=reply.value.answer,
-        confidence=reply.value.confidence,
+        position=solo_position(task["kind"], value),
+        answer=value.answer,
+        confidence=value.confidence,
         error=None,
     )
     return {"baselines": [answer], "usage": [reply.usage]}
 
 
 def baseline_failed(task: BaselineTask, error: NodeError) -> Command[Any]:
-    return Command(update=failed_baseline(task, describe_error(error.error)), goto="conclude")
+    update = failed_baseline(task, describe_error(error.error), failed_usage(error.error))
+    return Command(update=update, goto="conclude")
 
 
 def tokens(usage: list[CallUsage]) -> int:
@@ -549,7 +651,8 @@ def tokens(usage: list[CallUsage]) -> int:
 
 
 def compare_answers(state: DebateState) -> dict[str, Any]:
-    """The debate's answer next to the baselines', with what each cost."""
+    """The debate's answer next to the baselines', with what each cost (failed calls
+    included) and how many distinct answers the self-consistency vote saw."""
     usage = state.get("usage", [])
     baselines = state.get("baselines", [])
     by_agent = {agent: [u for u in usage if u["agent"] == agent] for agent in BASELINE_AGENTS}
@@ -579,6 +682,8 @@ def compare_answers(state: DebateState) -> dict[str, Any]:
             "answer": answers["self_consistency"],
             "votes": dict(votes),
             "samples": len(samples),
+            "distinct_answers": len(votes),
+            "distinct_texts": len({b["answer"] for b in samples if b["error"] is None}),
             "calls": model_calls(by_agent["self_consistency"]),
             "tokens": tokens(by_agent["self_consistency"]),
         },

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from state.common import CallUsage
+
 MAX_ERROR_CHARS = 1_000
 _REPR = re.compile(r"^(\w+)\((['\"])(.*)\2\)$", re.DOTALL)
 
@@ -26,3 +28,10 @@ def describe_error(error: BaseException | str) -> str:
     """'Type: message', bounded."""
     name, message = error_parts(error)
     return f"{name}: {message}"[:MAX_ERROR_CHARS]
+
+
+def failed_usage(error: BaseException | str) -> list[CallUsage]:
+    """The usage of the calls a failed node made, when its error carries it (a structured
+    output failure does); after a crash the error is only text, and that is lost."""
+    usage = getattr(error, "usage", None)
+    return list(usage) if isinstance(usage, list) else []

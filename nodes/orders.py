@@ -319,7 +319,7 @@ async def assess_risk(call: EffectCall) -> StepOutcome:
     except StructuredOutputError as error:
         # An unreadable verdict is not an approval: a person decides instead.
         assessment = RiskAssessment(decision="flag", reason=f"risk agent failed: {error.problem}")
-        usage: tuple[Any, ...] = ()
+        usage: tuple[Any, ...] = tuple(error.usage)
     else:
         assessment, usage = reply.value, (reply.usage,)
     values = {**assessment.model_dump(), "usage": Jsonb(list(usage))}

@@ -85,26 +85,35 @@ SYNTHESIZER = (
 
 def worker_message(
     *,
+    name: str,
     role: str,
     task: str,
     context: list[dict[str, Any]],
     tools: list[tuple[str, str]],
     observations: list[str],
-    role_label: str = "Your role",
+    fallback: bool = False,
 ) -> str:
-    parts = [f"{role_label}: {quoted(role)}", f"Task: {quoted(task)}"]
+    """Task first, then the role, then a closing cue: small models follow what they read
+    last, so the cue (built from the worker's validated name) comes last."""
+    role_label = "Their role" if fallback else "Your role"
+    parts = [f"Task: {quoted(task)}", f"{role_label} ({name}): {quoted(role)}"]
     if context:
         parts.append(section("Results from earlier workers", as_data(context)))
     if tools:
         parts.append(section("Tools you may call", named_list(tools)))
     if observations:
         parts.append(section("Your tool results so far", "\n".join(observations)))
+    whose = f"the {name}'s part" if fallback else f"your report on the task as the {name}"
+    parts.append(f"Write {whose}, in your own words.")
     return "\n\n".join(parts)
 
 
 def planner_message(workers: list[dict[str, Any]], task: str) -> str:
     team = named_list((w["name"], w["role"]) for w in workers)
-    return f"{section('The team', team)}\n\nTask: {quoted(task)}"
+    return (
+        f"Task: {quoted(task)}\n\n{section('The team', team)}\n\n"
+        "Write the plan: a step for each worker the task needs, with what it waits for."
+    )
 
 
 def reports_message(task: str, reports: dict[str, Any], **extra: Any) -> str:
@@ -124,18 +133,27 @@ DEBATER = (
     "before. Hold your side: concede only if the other side's arguments have really "
     f"convinced you. Give your confidence from 0 to 1 that your side is right. {DATA_RULE}"
 )
+SOLVER = (
+    "You are one of several solvers working on the same question. The user message gives "
+    "your approach, the question and the round; from round 2 it also gives the other "
+    "solvers' answers and reasoning from the round before. Reason briefly, step by step, "
+    "then give your final answer on its own. Check the others' work against yours and "
+    "change your answer only if you find your own mistake. Give your confidence from 0 to 1 "
+    f"that your answer is right. {DATA_RULE}"
+)
 SOLO = (
     "You answer a question on your own. The user message gives the question and the "
     "positions one can take (each a name and what it holds). Pick the position you think "
     "is right, by its name, answer in two to four sentences, and give your confidence "
     f"from 0 to 1 (1 = certain). {DATA_RULE}"
 )
-GATE = f"{SOLO} This is the first answer, before any debate: be honest about your confidence."
-ROUND_JUDGE = (
-    "You moderate a debate. After a round, decide whether the debate is over: 'converged' "
-    "is true only if every debater now holds the same position; 'conceded' lists the "
-    f"debaters who gave up their own position. Otherwise the debate goes on. {DATA_RULE}"
+SOLO_SOLVER = (
+    "You answer a question on your own. Reason briefly, step by step, then give your final "
+    f"answer on its own, and your confidence from 0 to 1 (1 = certain). {DATA_RULE}"
 )
+FIRST_ANSWER = " This is the first answer, before any debate: be honest about your confidence."
+GATE = SOLO + FIRST_ANSWER
+GATE_SOLVER = SOLO_SOLVER + FIRST_ANSWER
 JUDGE = (
     "You judge a debate. Decide which position the arguments support best, or "
     "'inconclusive' if none does. Give your confidence from 0 to 1, your reasoning, and "

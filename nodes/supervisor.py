@@ -7,6 +7,8 @@ and nodes (see graphs/supervisor.py), not hidden in loops here.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from langgraph.errors import NodeError
@@ -16,10 +18,11 @@ from langgraph.types import Command, Send, interrupt
 from nodes import prompts
 from nodes.agents import run_role_agent
 from nodes.context import AgentContext, agent_context, node_attempt
-from nodes.errors import describe_error
-from nodes.structured import StructuredOutputError, ask_structured, json_schema
+from nodes.errors import describe_error, failed_usage
+from nodes.structured import StructuredOutputError, ask_structured, cut_at_word, json_schema
 from state.supervisor import (
     Conflict,
+    ConflictFound,
     ConflictTask,
     Plan,
     PlanRecord,
@@ -45,29 +48,46 @@ class PlanError(ValueError):
     """A plan that parsed but cannot be run (unknown worker, cycle, duplicate...)."""
 
 
-def plan_batches(plan: Plan, known: list[str]) -> list[list[str]]:
-    """Group the plan's workers into dependency layers; raises `PlanError` if it cannot run."""
-    steps = {step.worker: set(step.depends_on) for step in plan.steps}
-    if not steps:
+@dataclass(frozen=True)
+class Batches:
+    """A plan as dependency layers, and what was mended to get there."""
+
+    layers: list[list[str]]
+    notes: list[str]
+
+
+def plan_batches(plan: Plan, known: list[str]) -> Batches:
+    """Group the plan's workers into dependency layers. Slips with one obvious reading are
+    mended and noted (a worker listed twice, a dependency on a worker the plan left out or
+    on itself); what cannot run raises `PlanError` (unknown workers, cycles, no steps)."""
+    if not plan.steps:
         raise PlanError("the plan is empty")
-    if unknown := sorted(set(steps) - set(known)):
+    named = {step.worker for step in plan.steps} | {d for s in plan.steps for d in s.depends_on}
+    if unknown := sorted(named - set(known)):
         raise PlanError(f"unknown workers: {', '.join(unknown)}")
-    if len(steps) != len(plan.steps):
-        raise PlanError("a worker appears in more than one step")
-    for worker, deps in steps.items():
-        if missing := sorted(deps - set(steps)):
-            raise PlanError(f"{worker} depends on workers not in the plan: {', '.join(missing)}")
-    batches: list[list[str]] = []
+    notes: list[str] = []
+    steps: dict[str, set[str]] = {}
+    for step in plan.steps:
+        if step.worker in steps:
+            notes.append(f"{step.worker} was listed twice; its steps were merged")
+        if step.worker in step.depends_on:
+            notes.append(f"{step.worker} cannot depend on itself; that was dropped")
+        steps.setdefault(step.worker, set()).update(set(step.depends_on) - {step.worker})
+    for worker, deps in list(steps.items()):
+        for missing in sorted(deps - set(steps)):
+            steps[missing] = set()
+            notes.append(f"added {missing}, which {worker} depends on")
+    layers: list[list[str]] = []
     done: set[str] = set()
     while len(done) < len(steps):
-        ready = [w for w, deps in steps.items() if w not in done and deps <= done]
+        ready = [w for w in known if w in steps and w not in done and steps[w] <= done]
         if not ready:
             raise PlanError(
                 "the dependencies form a cycle: " + ", ".join(sorted(set(steps) - done))
             )
-        batches.append(ready)
+        layers.append(ready)
         done.update(ready)
-    return batches
+    return Batches(layers, notes)
 
 
 async def plan_work(state: SupervisorState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -92,12 +112,13 @@ async def plan_work(state: SupervisorState, runtime: Runtime[AgentContext]) -> d
             source="fallback",
             note=f"planner failed, so every worker runs in one batch: {error.problem}",
         )
-        return {"plan": plan, "batch_index": 0}
+        return {"plan": plan, "batch_index": 0, "usage": error.usage}
+    batches = plan_batches(reply.value, names)
     plan = PlanRecord(
-        batches=plan_batches(reply.value, names),
+        batches=batches.layers,
         rationale=reply.value.rationale,
         source="planner",
-        note="",
+        note="; ".join(batches.notes),
     )
     return {"plan": plan, "batch_index": 0, "usage": [reply.usage]}
 
@@ -172,6 +193,7 @@ async def _work(
     task: WorkerTask, runtime: Runtime[AgentContext], *, status: Literal["ok", "fallback"]
 ) -> dict[str, Any]:
     worker = task["worker"]
+    started = time.time()
     report, usage = await run_role_agent(
         agent_context(runtime).model_for(f"worker:{worker['name']}"),
         agent=worker["name"],
@@ -189,6 +211,8 @@ async def _work(
         error=task["failed_with"],
         attempts=node_attempt(runtime),
         batch=task["batch"],
+        started_at=started,
+        finished_at=time.time(),
     )
     runtime.stream_writer({"worker": worker["name"], "status": status, "batch": task["batch"]})
     return {"results": {worker["name"]: result}, "usage": usage}
@@ -204,24 +228,34 @@ async def run_fallback(task: WorkerTask, runtime: Runtime[AgentContext]) -> dict
 
 def failed_result(task: WorkerTask, error: str) -> dict[str, Any]:
     name = task["worker"]["name"]
+    now = time.time()
     result = WorkerResult(
-        worker=name, status="failed", report=None, error=error, attempts=0, batch=task["batch"]
+        worker=name,
+        status="failed",
+        report=None,
+        error=error,
+        attempts=0,
+        batch=task["batch"],
+        started_at=now,
+        finished_at=now,
     )
     return {"results": {name: result}}
 
 
 def worker_failed(task: WorkerTask, error: NodeError) -> Command[Any]:
-    """Retries are exhausted: hand the work to the fallback worker."""
-    return Command(goto=Send("run_fallback", {**task, "failed_with": describe_error(error.error)}))
+    """Retries are exhausted: hand the work to the fallback worker (what the failed
+    attempt cost still counts)."""
+    return Command(
+        update={"usage": failed_usage(error.error)},
+        goto=Send("run_fallback", {**task, "failed_with": describe_error(error.error)}),
+    )
 
 
 def fallback_failed(task: WorkerTask, error: NodeError) -> Command[Any]:
     """The fallback failed too: record the failure; sibling results are kept."""
     first = task["failed_with"] or ""
-    return Command(
-        update=failed_result(task, f"{first}; fallback: {describe_error(error.error)}"),
-        goto="collect_batch",
-    )
+    update = failed_result(task, f"{first}; fallback: {describe_error(error.error)}")
+    return Command(update={**update, "usage": failed_usage(error.error)}, goto="collect_batch")
 
 
 def collect_batch(state: SupervisorState) -> Command[Any]:
@@ -260,14 +294,28 @@ async def detect_conflicts(
             user=prompts.reports_message(state["task"], reports),
             schema=schema,
         )
-    except StructuredOutputError:
-        return {"conflicts": []}
-    conflicts = [
-        Conflict(topic=c.topic, workers=sorted(set(c.workers)), description=c.description)
-        for c in reply.value.conflicts
-        if len(set(c.workers)) >= 2
-    ]
-    return {"conflicts": conflicts, "usage": [reply.usage]}
+    except StructuredOutputError as error:
+        return {
+            "conflicts": [],
+            "conflict_note": f"conflict detection failed, so none were resolved: {error.problem}",
+            "usage": error.usage,
+        }
+    return {"conflicts": distinct_conflicts(reply.value.conflicts), "usage": [reply.usage]}
+
+
+def distinct_conflicts(found: list[ConflictFound]) -> list[Conflict]:
+    """Each contradiction once: listings of one topic (in any case or spacing) merge, with
+    every worker named in any of them; a 'conflict' of one worker is none."""
+    merged: dict[str, Conflict] = {}
+    for item in found:
+        key = " ".join(item.topic.lower().split())
+        if key in merged:
+            merged[key]["workers"] = sorted({*merged[key]["workers"], *item.workers})
+        else:
+            merged[key] = Conflict(
+                topic=item.topic, workers=sorted(set(item.workers)), description=item.description
+            )
+    return [c for c in merged.values() if len(c["workers"]) >= 2]
 
 
 def route_conflicts(state: SupervisorState) -> list[Send] | Literal["synthesize"]:
@@ -339,7 +387,7 @@ def structured_result(state: SupervisorState, synthesis: Synthesis, note: str) -
         "conflicts": [
             {**c, "resolution": resolutions.get(c["topic"])} for c in state.get("conflicts", [])
         ],
-        "note": note,
+        "note": "; ".join(n for n in (state.get("conflict_note", ""), note) if n),
     }
 
 
@@ -359,13 +407,12 @@ async def synthesize(state: SupervisorState, runtime: Runtime[AgentContext]) -> 
         # The workers' results are the valuable part; never lose them to a bad summary.
         confidences = [r["confidence"] for r in reports.values()]
         fallback = Synthesis(
-            summary=" ".join(r["summary"] for r in reports.values())[:2_000],
+            summary=cut_at_word(" ".join(r["summary"] for r in reports.values()), 1_500),
             recommendations=[],
             confidence=round(sum(confidences) / len(confidences), 2) if confidences else 0.0,
         )
-        return {
-            "synthesis": structured_result(state, fallback, f"synthesizer failed: {error.problem}")
-        }
+        note = f"synthesizer failed: {error.problem}"
+        return {"synthesis": structured_result(state, fallback, note), "usage": error.usage}
     return {"synthesis": structured_result(state, reply.value, ""), "usage": [reply.usage]}
 
 

@@ -58,6 +58,8 @@ TIMING_KEYS = {
     "created_at",
     "replayed",
     "row",
+    "started_at",
+    "finished_at",
 }
 
 

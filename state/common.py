@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, NamedTuple, TypedDict, TypeVar
+from typing import Annotated, Any, NamedTuple, TypedDict, TypeVar
 
 from pydantic import AfterValidator
 
@@ -11,11 +11,38 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+# Marks a schema field whose allowed values are names from the run's input (workers,
+# debaters): agents' instructions point at where the user message lists them, so the
+# names never appear in a system message.
+INPUT_NAMES = "x-input-names"
+
+
+def at_least(chars: int) -> dict[str, Any]:
+    """A JSON-schema `minLength` for constrained decoding only (pydantic does not check it):
+    it stops a small model from answering a field with one word, while a provider without
+    constrained decoding is not failed for a short answer."""
+    return {"minLength": chars}
+
+
 class CallUsage(TypedDict):
-    """One agent call's cost: model calls made (repairs included), tokens, latency."""
+    """One agent call's cost: model calls made (repairs included), tokens, latency, whether
+    it produced a valid output, and what was done to its output (repairs, cuts)."""
 
     agent: str
     calls: int
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    ok: bool
+    notes: list[str]
+
+
+class UsageTotal(TypedDict):
+    """Calls and cost per agent, failed calls included (a failure is not free)."""
+
+    agent: str
+    calls: int
+    failed_calls: int
     input_tokens: int
     output_tokens: int
     latency_ms: float
@@ -26,16 +53,24 @@ def merge_dicts(left: dict[K, V] | None, right: dict[K, V] | None) -> dict[K, V]
     return {**(left or {}), **(right or {})}
 
 
-def usage_totals(usage: list[CallUsage]) -> dict[str, CallUsage]:
+def usage_totals(usage: list[CallUsage]) -> dict[str, UsageTotal]:
     """Totals per agent plus an `all` row."""
-    totals: dict[str, CallUsage] = {}
+    totals: dict[str, UsageTotal] = {}
     for call in usage:
         for key in (call["agent"], "all"):
             row = totals.setdefault(
                 key,
-                CallUsage(agent=key, calls=0, input_tokens=0, output_tokens=0, latency_ms=0.0),
+                UsageTotal(
+                    agent=key,
+                    calls=0,
+                    failed_calls=0,
+                    input_tokens=0,
+                    output_tokens=0,
+                    latency_ms=0.0,
+                ),
             )
             row["calls"] += call["calls"]
+            row["failed_calls"] += 0 if call["ok"] else call["calls"]
             row["input_tokens"] += call["input_tokens"]
             row["output_tokens"] += call["output_tokens"]
             row["latency_ms"] = round(row["latency_ms"] + call["latency_ms"], 1)

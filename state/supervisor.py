@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from state.common import CallUsage, ModelChoice, merge_dicts
+from state.common import INPUT_NAMES, CallUsage, ModelChoice, at_least, merge_dicts
 
 WORKER_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 MAX_TASK_CHARS = 20_000
@@ -88,13 +88,22 @@ class SupervisorInput(BaseModel):
 
 
 class PlanStep(BaseModel):
-    worker: str
-    depends_on: list[str] = Field(default_factory=list, max_length=MAX_WORKERS)
+    worker: str = Field(description="The worker this step gives the task to.")
+    depends_on: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_WORKERS,
+        description="The workers whose results this one needs first (often none).",
+    )
 
 
 class Plan(BaseModel):
-    steps: list[PlanStep] = Field(max_length=MAX_WORKERS)
-    rationale: str = Field(max_length=600)
+    steps: list[PlanStep] = Field(max_length=MAX_WORKERS, description="One step per worker.")
+    rationale: str = Field(max_length=400, description="Why this plan, in one sentence.")
+
+
+def team_names(label: str) -> dict[str, Any]:
+    """Schema extra for a field holding names listed under `label` in the user message."""
+    return {INPUT_NAMES: label}
 
 
 # Schemas with names as enums are built per team; cached, because building a pydantic
@@ -108,8 +117,15 @@ def plan_schema(worker_names: tuple[str, ...]) -> type[Plan]:
     step = create_model(
         "PlanStep",
         __base__=PlanStep,
-        worker=(names, ...),
-        depends_on=(list[names], Field(default_factory=list, max_length=len(worker_names))),
+        worker=(names, Field(json_schema_extra=team_names("The team"))),
+        depends_on=(
+            list[names],
+            Field(
+                default_factory=list,
+                max_length=len(worker_names),
+                json_schema_extra=team_names("The team"),
+            ),
+        ),
     )
     return create_model(
         "Plan",
@@ -119,32 +135,51 @@ def plan_schema(worker_names: tuple[str, ...]) -> type[Plan]:
 
 
 class Finding(BaseModel):
-    topic: str = Field(max_length=80, description="A short label, shared across workers.")
-    claim: str = Field(max_length=400)
+    topic: str = Field(max_length=60, description="Two to five words naming what it is about.")
+    claim: str = Field(
+        max_length=200,
+        description="What you found, in one sentence.",
+        json_schema_extra=at_least(20),
+    )
 
 
 class WorkerReport(BaseModel):
-    summary: str = Field(max_length=1_200)
-    findings: list[Finding] = Field(default_factory=list, max_length=5)
-    confidence: float = Field(ge=0, le=1)
+    summary: str = Field(
+        max_length=1_000,
+        description="Your answer for your role, in two to four sentences.",
+        json_schema_extra=at_least(60),
+    )
+    findings: list[Finding] = Field(
+        default_factory=list, max_length=4, description="Your main findings."
+    )
+    confidence: float = Field(ge=0, le=1, description="How sure you are of your answer.")
 
 
 class ToolStep(BaseModel):
     """One ReAct step: call a tool, or finish with the report."""
 
-    action: Literal["tool", "finish"]
-    tool: str = Field(default="", max_length=40)
-    tool_input: str = Field(default="", max_length=400)
+    action: Literal["tool", "finish"] = Field(description="tool to call a tool, finish to report.")
+    tool: str = Field(default="", max_length=80, description="The tool to call.")
+    tool_input: str = Field(default="", max_length=400, description="What to give the tool.")
 
 
 class ConflictFound(BaseModel):
-    topic: str = Field(max_length=80)
-    workers: list[str] = Field(min_length=2, max_length=MAX_WORKERS)
-    description: str = Field(max_length=400)
+    topic: str = Field(max_length=60, description="What they disagree about, in a few words.")
+    workers: list[str] = Field(
+        min_length=2, max_length=MAX_WORKERS, description="The workers who disagree."
+    )
+    description: str = Field(max_length=200, description="The disagreement, in one sentence.")
+
+
+MAX_CONFLICTS = 3
 
 
 class ConflictScan(BaseModel):
-    conflicts: list[ConflictFound] = Field(default_factory=list, max_length=6)
+    conflicts: list[ConflictFound] = Field(
+        default_factory=list,
+        max_length=MAX_CONFLICTS,
+        description="Each real contradiction, once.",
+    )
 
 
 @cache
@@ -153,24 +188,35 @@ def conflict_scan_schema(worker_names: tuple[str, ...]) -> type[ConflictScan]:
     finding = create_model(
         "ConflictFound",
         __base__=ConflictFound,
-        workers=(list[names], Field(min_length=2, max_length=len(worker_names))),
+        workers=(
+            list[names],
+            Field(
+                min_length=2,
+                max_length=len(worker_names),
+                json_schema_extra=team_names("Reports"),
+            ),
+        ),
     )
     return create_model(
         "ConflictScan",
         __base__=ConflictScan,
-        conflicts=(list[finding], Field(default_factory=list, max_length=6)),  # type: ignore[valid-type]
+        conflicts=(list[finding], Field(default_factory=list, max_length=MAX_CONFLICTS)),  # type: ignore[valid-type]
     )
 
 
 class Arbitration(BaseModel):
-    winner: str
-    resolution: str = Field(max_length=600)
+    winner: str = Field(description="The worker whose position stands.")
+    resolution: str = Field(max_length=400, description="Why, in one or two sentences.")
 
 
 @cache
 def arbitration_schema(worker_names: tuple[str, ...]) -> type[Arbitration]:
     names: Any = Literal[worker_names]
-    return create_model("Arbitration", __base__=Arbitration, winner=(names, ...))
+    return create_model(
+        "Arbitration",
+        __base__=Arbitration,
+        winner=(names, Field(json_schema_extra=team_names("Reports"))),
+    )
 
 
 class PlanReview(BaseModel):
@@ -192,9 +238,15 @@ def review_answer_schema(worker_names: tuple[str, ...]) -> type[PlanReview]:
 
 
 class Synthesis(BaseModel):
-    summary: str = Field(max_length=2_000)
-    recommendations: list[str] = Field(default_factory=list, max_length=6)
-    confidence: float = Field(ge=0, le=1)
+    summary: str = Field(
+        max_length=1_500,
+        description="The team's answer to the task, in three to six sentences.",
+        json_schema_extra=at_least(80),
+    )
+    recommendations: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=4, description="Concrete next steps, one sentence each."
+    )
+    confidence: float = Field(ge=0, le=1, description="How sure the team is of its answer.")
 
 
 # --- graph state ------------------------------------------------------------------------
@@ -214,6 +266,9 @@ class WorkerResult(TypedDict):
     error: str | None
     attempts: int
     batch: int
+    # wall-clock span of the attempt that produced the result (epoch seconds)
+    started_at: float
+    finished_at: float
 
 
 class Conflict(TypedDict):
@@ -238,6 +293,7 @@ class SupervisorState(TypedDict, total=False):
     batch_index: int
     results: Annotated[dict[str, WorkerResult], merge_dicts]
     conflicts: list[Conflict]
+    conflict_note: str
     resolutions: Annotated[list[Resolution], operator.add]
     synthesis: dict[str, Any]
     usage: Annotated[list[CallUsage], operator.add]

@@ -30,7 +30,8 @@ Script = dict[str, Reply | Sequence[Reply]]
 
 def supervisor_agent(prompt: str) -> str:
     """Which supervisor agent a prompt (system text, then the user message) belongs to;
-    workers by the tag in their role, which the user message carries."""
+    workers by the `[tag]` in their role (so tests can give several workers one script),
+    else by their name, both from the user message."""
     for marker, agent in (
         ("supervisor's planner", "planner"),
         ("compare the reports", "conflict_detector"),
@@ -40,11 +41,17 @@ def supervisor_agent(prompt: str) -> str:
         if marker in prompt:
             return agent
     if "stand in for a teammate" in prompt:
-        match = re.search(r"Their role: .*?\[(\w+)\]", prompt)
-        return f"fallback:{match.group(1) if match else '?'}"
-    if (match := re.search(r"Your role: .*?\[(\w+)\]", prompt)) is not None:
-        return match.group(1)
-    return "unknown"
+        return f"fallback:{worker_tag(prompt, 'Their role') or '?'}"
+    return worker_tag(prompt, "Your role") or "unknown"
+
+
+def worker_tag(prompt: str, label: str) -> str | None:
+    """The `[tag]` in a worker's role, or else the worker's name."""
+    match = re.search(rf"{label} \(([\w-]+)\): ([^\n]*)", prompt)
+    if match is None:
+        return None
+    tag = re.search(r"\[(\w+)\]", match.group(2))
+    return tag.group(1) if tag else match.group(1)
 
 
 class ScriptedChatModel(BaseChatModel):

@@ -20,9 +20,11 @@ def debate_agent(prompt: str) -> str:
         return match.group(1) if match else "unknown"
     if "independent sample" in prompt:
         return "self_consistency"
+    if "one of several solvers" in prompt:
+        match = re.search(r"Your approach \(([\w-]+)\)", prompt)
+        return match.group(1) if match else "unknown"
     for marker, agent in (
         ("before any debate", "gate"),
-        ("You moderate a debate", "round_judge"),
         ("You judge a debate", "judge"),
         ("You answer a question on your own", "single_agent"),
     ):
@@ -31,11 +33,24 @@ def debate_agent(prompt: str) -> str:
     return "unknown"
 
 
-def turn(position: str, confidence: float, argument: str = "", *rebuttals: str) -> dict[str, Any]:
+def turn(
+    side: str, confidence: float, argument: str = "", *rebuttals: str, conceded: bool = False
+) -> dict[str, Any]:
+    """A debater's reply: its argument for `side` (the side itself comes from the graph,
+    never from the reply), and whether it concedes (read from round 2 on)."""
     return {
-        "position": position,
-        "argument": argument or f"{position} holds",
+        "argument": argument or f"{side} holds",
         "rebuttals": list(rebuttals),
+        "confidence": confidence,
+        "conceded": conceded,
+    }
+
+
+def solution(answer: str, confidence: float = 0.7, reasoning: str = "") -> dict[str, Any]:
+    """A solver's (or a free-answer baseline's) reply in a debate of kind 'answer'."""
+    return {
+        "reasoning": reasoning or f"worked it out: {answer}",
+        "answer": answer,
         "confidence": confidence,
     }
 
@@ -50,10 +65,6 @@ def verdict(winner: str, confidence: float) -> dict[str, Any]:
     }
 
 
-def check(converged: bool = False, conceded: list[str] | None = None) -> dict[str, Any]:
-    return {"converged": converged, "conceded": conceded or [], "reason": "scripted check"}
-
-
 def solo(position: str, confidence: float) -> dict[str, Any]:
     return {"position": position, "answer": f"I say {position}", "confidence": confidence}
 
@@ -63,7 +74,6 @@ def debate_script(**overrides: Any) -> dict[str, Any]:
     script: dict[str, Any] = {
         "affirmative": turn("affirmative", 0.6, "Kafka scales"),
         "negative": turn("negative", 0.8, "Kafka is costly to run"),
-        "round_judge": check(),
         "judge": verdict("negative", 0.85),
         "gate": solo("negative", 0.5),
         "single_agent": solo("negative", 0.7),

@@ -10,6 +10,7 @@ import pytest
 from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
+from pydantic import Field
 
 from graphs import debate
 from mas.errors import InputError
@@ -20,10 +21,10 @@ from tests.scripted import ScriptedChatModel
 from tests.scripts_debate import (
     QUESTION,
     STANCES,
-    check,
     debate_agent,
     debate_script,
     solo,
+    solution,
     turn,
     verdict,
 )
@@ -55,13 +56,17 @@ def debater_steps(model: ScriptedChatModel, names: list[str]) -> list[tuple[str,
 async def test_debate_runs_the_configured_number_of_rounds() -> None:
     values, model = await run_debate(debate_script(), rounds=3)
     assert values["round"] == 3
-    assert values["stopped"] == {"round": 3, "reason": "round_limit", "note": "all 3 rounds argued"}
+    assert values["stopped"] == {
+        "round": 3,
+        "reason": "round_limit",
+        "note": "all 3 rounds argued; positions still differ: affirmative, negative",
+    }
     assert [(t["round"], t["speaker"]) for t in values["transcript"]] == [
         (r, s) for r in (1, 2, 3) for s in ("affirmative", "negative")
     ]
     assert model.calls.count("affirmative") == model.calls.count("negative") == 3
-    # checks after rounds 1 and 2; after the last round there is nothing left to stop
-    assert model.calls.count("round_judge") == 2
+    # The round check reads the turns; it asks no model.
+    assert set(model.calls) == {"affirmative", "negative", "judge"}
 
 
 async def test_transcript_keeps_round_speaker_and_stance_of_every_argument() -> None:
@@ -73,9 +78,11 @@ async def test_transcript_keeps_round_speaker_and_stance_of_every_argument() -> 
         "stance": "Argue that the team should run Kafka.",
         "status": "ok",
         "position": "affirmative",
+        "answer": None,
         "argument": "Kafka scales",
         "rebuttals": [],
         "confidence": 0.6,
+        "conceded": False,
         "error": None,
     }
 
@@ -105,38 +112,60 @@ async def test_rebuttals_see_the_other_sides_previous_arguments() -> None:
     ]
     await run_debate(debate_script(affirmative=affirmative, negative=negative), rounds=2)
     first, second = seen
-    assert "Round 1 of 2" in first and "rebut" not in first
-    assert "Round 2 of 2" in second
+    assert first.endswith("Round 1 of 2. Write your argument.")
+    assert second.endswith("Round 2 of 2. Write your argument, answering the other sides.")
     assert 'negative (holds negative, confidence 0.8): "Ops cost is real"' in second
     assert 'rebuts: "scale is not needed yet"' in second
-    assert 'Your argument in round 1: "Kafka scales, round 1"' in second
+    assert 'What you said in round 1: "Kafka scales, round 1"' in second
     assert "Still costly" not in second
     assert "affirmative (holds" not in second, "a debater does not rebut itself"
 
 
+# negative concedes in round 2: it now holds the most confident other side's position.
+CONCEDES = [json.dumps(turn("negative", 0.8)), json.dumps(turn("negative", 0.4, conceded=True))]
+
+
 async def test_debate_stops_early_when_positions_converge() -> None:
-    script = debate_script(round_judge=[check(), check(converged=True)])
-    values, model = await run_debate(script, rounds=5)
-    assert values["stopped"] == {"round": 2, "reason": "converged", "note": "scripted check"}
+    values, model = await run_debate(debate_script(negative=CONCEDES), rounds=5)
+    assert values["stopped"] == {
+        "round": 2,
+        "reason": "converged",
+        "note": "all 2 debaters hold affirmative",
+    }
     assert model.calls.count("affirmative") == 2
     assert max(t["round"] for t in values["transcript"]) == 2
     assert [r["converged"] for r in values["reviews"]] == [False, True]
-    assert values["verdict"]["winner"] == "negative"
+    last = values["transcript"][-1]
+    assert (last["speaker"], last["position"], last["conceded"]) == (
+        "negative",
+        "affirmative",
+        True,
+    )
 
 
-async def test_debate_stops_early_when_a_side_concedes() -> None:
-    script = debate_script(round_judge=check(conceded=["affirmative"]))
-    values, model = await run_debate(script, rounds=4)
-    assert values["stopped"]["round"] == 1 and values["stopped"]["reason"] == "conceded"
-    assert values["reviews"][0]["conceded"] == ["affirmative"]
-    assert model.calls.count("negative") == 1
+async def test_a_concession_among_three_stops_the_debate() -> None:
+    hybrid = [json.dumps(turn("hybrid", 0.5)), json.dumps(turn("hybrid", 0.2, conceded=True))]
+    values, model = await run_debate(debate_script(hybrid=hybrid), stances=THREE, rounds=4)
+    assert values["stopped"] == {
+        "round": 2,
+        "reason": "conceded",
+        "note": "conceded: hybrid to negative",  # the most confident other side
+    }
+    assert values["reviews"][1]["conceded"] == ["hybrid"]
+    assert model.calls.count("negative") == 2
 
 
-async def test_without_early_stop_no_round_checks_are_made() -> None:
-    script = debate_script(round_judge=check(converged=True))
-    values, model = await run_debate(script, rounds=3, early_stop=False)
-    assert "round_judge" not in model.calls
+async def test_round_one_offers_no_concession() -> None:
+    script = debate_script(negative=json.dumps(turn("negative", 0.1, conceded=True)))
+    values, _ = await run_debate(script, rounds=1)
+    first = {t["speaker"]: t for t in values["transcript"]}
+    assert first["negative"]["position"] == "negative" and not first["negative"]["conceded"]
+
+
+async def test_without_early_stop_every_round_is_argued() -> None:
+    values, model = await run_debate(debate_script(negative=CONCEDES), rounds=3, early_stop=False)
     assert values["stopped"]["reason"] == "round_limit" and values["round"] == 3
+    assert model.calls.count("negative") == 3
 
 
 # --- confidence gate ---------------------------------------------------------------------
@@ -188,8 +217,13 @@ async def test_judge_may_find_the_debate_inconclusive() -> None:
     assert values["verdict"]["winner"] == "inconclusive"
 
 
-# negative switches to affirmative in the last round: its final position counts.
-CONVERTED = [json.dumps(turn("negative", 0.8)), json.dumps(turn("affirmative", 0.4))]
+# negative concedes to affirmative in the last round: its final position counts.
+CONVERTED = CONCEDES
+# the third debater concedes in round 2 to the most confident other side, negative
+HYBRID_TO_NEGATIVE = [
+    json.dumps(turn("hybrid", 0.3)),
+    json.dumps(turn("hybrid", 0.3, conceded=True)),
+]
 
 
 @pytest.mark.parametrize(
@@ -205,7 +239,7 @@ CONVERTED = [json.dumps(turn("negative", 0.8)), json.dumps(turn("affirmative", 0
         ),
         (
             {"strategy": "majority_vote", "stances": THREE},
-            {"hybrid": turn("negative", 0.3)},
+            {"hybrid": HYBRID_TO_NEGATIVE},
             "negative",
             {"affirmative": 1, "negative": 2},
             0.667,
@@ -219,7 +253,7 @@ CONVERTED = [json.dumps(turn("negative", 0.8)), json.dumps(turn("affirmative", 0
         ),
         (
             {"strategy": "weighted", "weights": {"affirmative": 2}, "stances": THREE},
-            {"hybrid": turn("negative", 0.3)},
+            {"hybrid": HYBRID_TO_NEGATIVE},
             "inconclusive",
             {"affirmative": 2, "negative": 2},
             0,
@@ -354,9 +388,10 @@ async def test_failed_judge_gives_an_inconclusive_verdict_without_losing_the_deb
 async def test_every_call_is_accounted_per_agent_and_overall() -> None:
     values, model = await run_debate(debate_script(), rounds=2)
     totals = values["totals"]
-    assert set(totals) == {"affirmative", "negative", "round_judge", "judge", "all"}
+    assert set(totals) == {"affirmative", "negative", "judge", "all"}
     assert totals["affirmative"]["calls"] == 2
-    assert totals["all"]["calls"] == len(model.calls) == 6
+    assert totals["all"]["calls"] == len(model.calls) == 5
+    assert totals["all"]["failed_calls"] == 0
     assert totals["all"]["input_tokens"] == sum(u["input_tokens"] for u in values["usage"]) > 0
     assert totals["all"]["output_tokens"] > 0
     assert all(u["latency_ms"] >= 0 for u in values["usage"])
@@ -370,7 +405,7 @@ async def test_judge_and_debaters_use_their_role_models() -> None:
         models={"judge": judge_model, "debater:hybrid": hybrid_model},
     )
     values, default_model = await run_debate(debate_script(), context=context, stances=THREE)
-    assert judge_model.calls == ["round_judge", "judge"]
+    assert judge_model.calls == ["judge"]
     assert hybrid_model.calls == ["hybrid", "hybrid"]
     assert "judge" not in default_model.calls and "hybrid" not in default_model.calls
     assert values["verdict"]["winner"] == "negative"
@@ -387,13 +422,14 @@ def test_role_models_come_from_the_input() -> None:
 
 async def test_compare_runs_baselines_with_the_debates_number_of_calls() -> None:
     values, model = await run_debate(debate_script(), rounds=2, compare=True)
-    debate_calls = 2 * 2 + 1 + 1  # debaters x rounds, one round check, the judge
+    debate_calls = 2 * 2 + 1  # debaters x rounds, the judge
     assert model.calls.count("single_agent") == 1
     assert model.calls.count("self_consistency") == debate_calls
     comparison = values["comparison"]
-    assert comparison["debate"]["calls"] == comparison["self_consistency"]["calls"] == 6
-    assert comparison["self_consistency"]["samples"] == 6
-    assert comparison["self_consistency"]["votes"] == {"negative": 6}
+    assert comparison["debate"]["calls"] == comparison["self_consistency"]["calls"] == 5
+    assert comparison["self_consistency"]["samples"] == 5
+    assert comparison["self_consistency"]["votes"] == {"negative": 5}
+    assert comparison["self_consistency"]["distinct_answers"] == 1
     assert comparison["single_agent"]["answer"] == "negative"
     assert comparison["agree"] is True
     assert (
@@ -405,12 +441,13 @@ async def test_compare_runs_baselines_with_the_debates_number_of_calls() -> None
 
 
 async def test_compare_reports_disagreement() -> None:
-    samples = [json.dumps(solo("affirmative", 0.6))] * 4 + [json.dumps(solo("negative", 0.6))] * 5
+    samples = [json.dumps(solo("affirmative", 0.6))] * 3 + [json.dumps(solo("negative", 0.6))] * 4
     script = debate_script(single_agent=solo("affirmative", 0.9), self_consistency=samples)
     values, _ = await run_debate(script, rounds=3, compare=True)
     comparison = values["comparison"]
-    assert comparison["self_consistency"]["samples"] == 2 * 3 + 2 + 1
-    assert comparison["self_consistency"]["votes"] == {"affirmative": 4, "negative": 5}
+    assert comparison["self_consistency"]["samples"] == 2 * 3 + 1
+    assert comparison["self_consistency"]["votes"] == {"affirmative": 3, "negative": 4}
+    assert comparison["self_consistency"]["distinct_answers"] == 2
     assert comparison["self_consistency"]["answer"] == "negative"
     assert comparison["single_agent"]["answer"] == "affirmative"
     assert comparison["debate"]["answer"] == "negative"
@@ -463,3 +500,115 @@ def test_proposition_is_accepted_for_question() -> None:
         "max_attempts": 2,
         "backoff_s": 1.0,
     }
+
+
+# --- kind 'answer': solvers, votes over answers -------------------------------------------
+
+
+async def test_solvers_vote_over_their_normalised_answers() -> None:
+    script = {
+        "solver_a": [json.dumps(solution("= 1,204.0")), json.dumps(solution("1204"))],
+        "solver_b": json.dumps(solution("The answer is 1204.")),
+        "solver_c": [json.dumps(solution("1200")), json.dumps(solution("1200"))],
+    }
+    values, model = await run_debate(script, kind="answer", stances=None, rounds=2)
+    assert [s["name"] for s in values["stances"]] == ["solver_a", "solver_b", "solver_c"]
+    assert values["strategy"] == "majority_vote"
+    assert values["verdict"]["winner"] == "1204"
+    assert values["verdict"]["tally"] == {"1204": 2, "1200": 1}
+    round_one = [t for t in values["transcript"] if t["round"] == 1]
+    assert [t["answer"] for t in round_one] == ["= 1,204.0", "The answer is 1204.", "1200"]
+    assert "judge" not in model.calls
+
+
+async def test_solvers_who_agree_stop_early() -> None:
+    script = {name: json.dumps(solution("42")) for name in ("solver_a", "solver_b", "solver_c")}
+    values, model = await run_debate(script, kind="answer", stances=None, rounds=3)
+    assert values["stopped"]["reason"] == "converged" and values["stopped"]["round"] == 1
+    assert len(model.calls) == 3
+
+
+async def test_solvers_see_each_others_answers_in_round_two() -> None:
+    seen: list[str] = []
+
+    def solver_a(messages: list[BaseMessage]) -> str:
+        seen.append(messages[-1].text)
+        return json.dumps(solution("7"))
+
+    script = {
+        "solver_a": solver_a,
+        "solver_b": json.dumps(solution("8", reasoning="3+5")),
+        "solver_c": json.dumps(solution("9")),
+    }
+    await run_debate(script, kind="answer", stances=None, rounds=2)
+    assert 'solver_b (answer 8, confidence 0.7): "3+5"' in seen[1]
+    assert 'What you said in round 1 (your answer: "7")' in seen[1]
+
+
+def test_a_debate_of_answers_is_decided_by_a_vote() -> None:
+    with pytest.raises(InputError, match="a debate of kind 'answer' is decided by a vote"):
+        get_pattern("debate").parse({"question": "2+2?", "kind": "answer", "strategy": "judge"})
+
+
+# --- honest baselines ---------------------------------------------------------------------
+
+
+class SamplingModel(ScriptedChatModel):
+    """A scripted model with the sampling fields real providers have; every call records
+    the temperature and seed it ran with (copies share the log)."""
+
+    temperature: float = 0.2
+    seed: int = 0
+    sampled_with: list[tuple[str, float, int]] = Field(default_factory=list)
+
+    def _record(self, agent: str) -> None:
+        super()._record(agent)
+        self.sampled_with.append((agent, self.temperature, self.seed))
+
+
+async def test_self_consistency_samples_differ_in_seed_and_run_warm() -> None:
+    model = SamplingModel(script=debate_script(), classify=debate_agent)
+    graph = debate.build(checkpointer=InMemorySaver(), model=model, backoff_s=0.0)
+    task = {"question": QUESTION, "stances": STANCES, "compare": True, "seed": 10}
+    await graph.ainvoke(task, CONFIG)
+    samples = [(t, s) for agent, t, s in model.sampled_with if agent == "self_consistency"]
+    assert len(samples) == 5
+    assert {t for t, _ in samples} == {0.8}, "samples run at the default sampling temperature"
+    assert sorted(s for _, s in samples) == [11, 12, 13, 14, 15], "one seed per sample"
+    others = {(a, t) for a, t, _ in model.sampled_with if a != "self_consistency"}
+    assert others == {
+        ("affirmative", 0.2),
+        ("negative", 0.2),
+        ("judge", 0.2),
+        ("single_agent", 0.2),
+    }
+
+
+async def test_temperatures_are_set_per_role() -> None:
+    model = SamplingModel(script=debate_script(), classify=debate_agent)
+    graph = debate.build(checkpointer=InMemorySaver(), model=model, backoff_s=0.0)
+    task = {
+        "question": QUESTION,
+        "stances": STANCES,
+        "rounds": 1,
+        "temperatures": {"debater": 1.1, "judge": 0.0},
+    }
+    await graph.ainvoke(task, CONFIG)
+    assert {(a, t) for a, t, _ in model.sampled_with} == {
+        ("affirmative", 1.1),
+        ("negative", 1.1),
+        ("judge", 0.0),
+    }
+    debater_seeds = [s for a, _, s in model.sampled_with if a in ("affirmative", "negative")]
+    assert len(set(debater_seeds)) == 2
+
+
+async def test_failed_calls_count_in_every_total() -> None:
+    script = debate_script(affirmative=["garbage", "garbage", json.dumps(turn("affirmative", 0.6))])
+    values, model = await run_debate(script, rounds=2)
+    assert values["transcript"][0]["status"] == "failed"
+    totals = values["totals"]
+    assert totals["affirmative"]["calls"] == 3 and totals["affirmative"]["failed_calls"] == 2
+    assert totals["all"]["calls"] == len(model.calls)
+    failed = [u for u in values["usage"] if not u["ok"]]
+    assert failed and failed[0]["notes"][0].startswith("attempt 1 invalid: not JSON")

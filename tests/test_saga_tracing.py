@@ -1,17 +1,16 @@
 """The saga traced with the real Langfuse SDK (spans in an in-memory OpenTelemetry
-exporter), and one end-to-end run on the embedded Gemma model."""
+exporter)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import mas
 from mas.tracing import trace_id_for
 from tests.scripts_saga import order
-from tests.test_saga_graph import rows, scripted
+from tests.test_saga_graph import scripted
 
 
 async def test_every_step_and_compensation_is_a_span(
@@ -41,22 +40,3 @@ async def test_every_step_and_compensation_is_a_span(
     assert "ScriptedChatModel" in names, "the risk agent's model call is traced too"
     sessions = {(s.attributes or {}).get("session.id") for s in spans} - {None}
     assert sessions == {thread_id}
-
-
-@pytest.mark.gemma
-async def test_order_on_the_embedded_gemma_model(thread_id: str) -> None:
-    """The risk agent is a real (tiny) LLM: whatever it decides, the saga completes,
-    after a person's approval if it flagged the order."""
-    data = {"order": order(), "backoff_s": 0.0}
-    result = await mas.arun("saga", data, thread_id=thread_id, model="llamacpp")
-    if result.status == "interrupted":
-        assert result.interrupts[0]["step"] == "charge_payment"
-        result = await mas.aresume(thread_id, answer={"approve": True})
-    assert result["status"] == "completed"
-    assert result["effects"]["risk_check"]["detail"]["decision"] in ("approve", "flag")
-    assert {table: len(r) for table, r in (await rows(thread_id)).items()} == {
-        "order_risk_checks": 1,
-        "order_reservations": 1,
-        "order_payments": 1,
-        "order_shipments": 1,
-    }

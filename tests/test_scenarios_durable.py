@@ -1,5 +1,5 @@
 """Scenarios against real PostgreSQL: crash and resume from another process, the CLI,
-Langfuse tracing, and one end-to-end run on the embedded Gemma model."""
+Langfuse tracing."""
 
 from __future__ import annotations
 
@@ -128,24 +128,3 @@ async def test_spans_per_scenario_batch_and_per_sync_node(langfuse_spans: Any) -
     ]
     for name, run in result["runs"].items():
         assert sum(f'"name": "{name}"' in text for text in batch_inputs) == len(run["batches"])
-
-
-@pytest.mark.gemma
-async def test_label_skill_end_to_end_on_gemma() -> None:
-    data = {
-        "skill": "label",
-        "base_size": 1,
-        "scenarios": [
-            {"name": "simple"},
-            {"name": "medium", "scale": 2, "batch_size": 2},
-            {"name": "complex", "scale": 2, "batch_size": 2},
-        ],
-    }
-    result = await mas.arun("scenarios", data, model="llamacpp")
-    summaries = result["aggregate"]["scenarios"]
-    assert {s["status"] for s in summaries.values()} == {"done"}
-    assert sum(s["items_processed"] for s in summaries.values()) == 5
-    for summary in summaries.values():
-        assert 0 <= summary["quality"]["accuracy"] <= 1
-        assert 0 <= summary["quality"]["answered"] <= 1
-    assert len(result["timeline"]) == 5

@@ -43,7 +43,23 @@ def test_plan_batches_layers_dependencies() -> None:
         ],
         rationale="",
     )
-    assert plan_batches(p, ["a", "b", "c"]) == [["a"], ["b"], ["c"]]
+    assert plan_batches(p, ["a", "b", "c"]).layers == [["a"], ["b"], ["c"]]
+
+
+@pytest.mark.parametrize(
+    ("steps", "layers", "note"),
+    [
+        ([PlanStep(worker="a"), PlanStep(worker="a", depends_on=["b"])], [["b"], ["a"]], "twice"),
+        ([PlanStep(worker="a", depends_on=["c"])], [["c"], ["a"]], "added c, which a depends"),
+        ([PlanStep(worker="b", depends_on=["b"])], [["b"]], "b cannot depend on itself"),
+    ],
+)
+def test_plan_batches_mends_slips_with_one_reading(
+    steps: list[PlanStep], layers: list[list[str]], note: str
+) -> None:
+    batches = plan_batches(Plan(steps=steps, rationale=""), ["a", "b", "c"])
+    assert batches.layers == layers
+    assert any(note in n for n in batches.notes), batches.notes
 
 
 @pytest.mark.parametrize(
@@ -51,9 +67,8 @@ def test_plan_batches_layers_dependencies() -> None:
     [
         ([], "empty"),
         ([PlanStep(worker="zed")], "unknown workers: zed"),
+        ([PlanStep(worker="a", depends_on=["zed"])], "unknown workers: zed"),
         ([PlanStep(worker="a", depends_on=["b"]), PlanStep(worker="b", depends_on=["a"])], "cycle"),
-        ([PlanStep(worker="a"), PlanStep(worker="a")], "more than one step"),
-        ([PlanStep(worker="a", depends_on=["c"])], "not in the plan: c"),
     ],
 )
 def test_plan_batches_rejects_unrunnable_plans(steps: list[PlanStep], problem: str) -> None:
@@ -95,7 +110,7 @@ async def test_invalid_plan_is_repaired_once() -> None:
         (plan(("researcher", ["analyst"]), ("analyst", ["researcher"])), "cycle"),
         (plan(("intern", [])), "intern"),
         ({"steps": [], "rationale": "nothing"}, "steps"),
-        ("not json at all", "Invalid JSON"),
+        ("not json at all", "not JSON"),
     ],
 )
 async def test_unrepairable_plan_falls_back_to_one_parallel_batch(
@@ -222,3 +237,22 @@ async def test_tool_worker_runs_a_bounded_react_loop() -> None:
     assert model.calls.count("researcher") == 4 + 1
     assert "calculator('6*7') -> 42" in seen[0]
     assert values["results"]["researcher"]["report"]["summary"] == "42"
+
+
+def test_a_conflict_listed_again_is_listed_once() -> None:
+    from nodes.supervisor import distinct_conflicts
+    from state.supervisor import ConflictFound
+
+    found = [
+        ConflictFound(topic="Queue choice", workers=["analyst", "critic"], description="db vs own"),
+        ConflictFound(topic="queue  choice", workers=["critic", "researcher"], description="again"),
+        ConflictFound(topic="Queue choice", workers=["analyst", "critic"], description="again"),
+        ConflictFound(topic="cost", workers=["critic", "critic"], description="one worker"),
+    ]
+    assert distinct_conflicts(found) == [
+        {
+            "topic": "Queue choice",
+            "workers": ["analyst", "critic", "researcher"],
+            "description": "db vs own",
+        }
+    ]

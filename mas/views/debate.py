@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mas.runner import RunEvent
+from nodes.structured import cut_at_word
 
 STOP_REASONS = {
     "gate": "skipped by the confidence gate",
@@ -97,7 +98,7 @@ def _transcript(values: dict[str, Any]) -> Table:
             turn["speaker"],
             str(turn["position"]),
             _confidence(turn["confidence"]),
-            turn["argument"][:120],
+            cut_at_word(turn["argument"], 160),
         )
     return table
 
@@ -124,23 +125,31 @@ def _verdict(values: dict[str, Any]) -> Panel:
 
 def _comparison(comparison: dict[str, Any]) -> Table:
     table = Table(title="debate vs baselines" + (" (all agree)" if comparison["agree"] else ""))
-    for column in ("method", "answer", "calls", "tokens"):
+    for column in ("method", "answer", "calls", "tokens", "votes"):
         table.add_column(column)
     for method in ("debate", "single_agent", "self_consistency"):
         row = comparison[method]
-        table.add_row(method, str(row["answer"]), str(row["calls"]), str(row["tokens"]))
+        votes = ""
+        if "votes" in row:
+            tally = ", ".join(f"{answer} {n}" for answer, n in row["votes"].items())
+            votes = (
+                f"{tally} ({row['distinct_answers']} distinct answers, "
+                f"{row['distinct_texts']} distinct texts)"
+            )
+        table.add_row(method, str(row["answer"]), str(row["calls"]), str(row["tokens"]), votes)
     return table
 
 
 def _totals(values: dict[str, Any]) -> Table:
     table = Table(title="usage")
-    for column in ("agent", "calls", "input tokens", "output tokens", "latency"):
+    for column in ("agent", "calls", "failed", "input tokens", "output tokens", "latency"):
         table.add_column(column, justify="left" if column == "agent" else "right")
     totals = values.get("totals", {})
     for name, row in sorted(totals.items(), key=lambda item: item[0] == "all"):
         table.add_row(
             Text(name, style="bold" if name == "all" else ""),
             str(row["calls"]),
+            str(row["failed_calls"]),
             str(row["input_tokens"]),
             str(row["output_tokens"]),
             f"{row['latency_ms'] / 1000:.1f}s",

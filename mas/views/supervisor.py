@@ -9,6 +9,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from nodes.structured import cut_at_word
+
 
 def render(console: Console, values: dict[str, Any]) -> None:
     """Workers, conflicts and the synthesis of a finished supervisor run."""
@@ -26,7 +28,7 @@ def render(console: Console, values: dict[str, Any]) -> None:
             str(result["batch"]),
             Text(result["status"], style=status_style),
             f"{report.get('confidence', 0):.2f}" if report else "-",
-            (report.get("summary") or result.get("error") or "")[:120],
+            cut_at_word(report.get("summary") or result.get("error") or "", 160),
         )
     console.print(workers)
     synthesis = values.get("synthesis") or {}
