@@ -159,9 +159,11 @@ async def main(model: str, count: int, patterns: list[str]) -> None:
                 if pattern == "saga":
                     decision = values["effects"]["risk_check"]["detail"]["decision"]
                     flags[data["order"]["order_id"] in SUSPICIOUS] += decision == "flag"
-                for problem in quality.placeholder_fields + quality.failed_agents + [
-                    f"off its side: {turn}" for turn in quality.off_side
-                ]:
+                for problem in (
+                    quality.placeholder_fields
+                    + quality.failed_agents
+                    + [f"off its side: {turn}" for turn in quality.off_side]
+                ):
                     console.print(f"[dim]{pattern}: {problem}[/dim]")
             fields = sum(q.fields for q in checks)
             agents = sum(q.agents for q in checks)
