@@ -31,7 +31,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer, RetryPolicy
 
-from nodes.context import AgentContext, with_default_context
+from nodes.context import AgentContext, graph_defaults, with_default_context
 from nodes.debate import (
     after_decision,
     after_gate,
@@ -39,6 +39,7 @@ from nodes.debate import (
     after_round,
     argue,
     baseline_failed,
+    check_debaters,
     conclude,
     confidence_gate,
     count_votes,
@@ -60,6 +61,7 @@ def build(
     *,
     checkpointer: Checkpointer = None,
     model: BaseChatModel | None = None,
+    defaults: AgentContext | None = None,
     debater_timeout_s: float = 300.0,
     agent_timeout_s: float = 600.0,
     max_attempts: int = 2,
@@ -72,10 +74,15 @@ def build(
     gate's and judge's; `max_attempts` counts attempts per call, `backoff_s` is the first
     retry delay.
     """
-    default = AgentContext(model=model) if model is not None else None
+    default = graph_defaults(model, defaults)
     retry = RetryPolicy(max_attempts=max_attempts, initial_interval=backoff_s, jitter=False)
 
-    builder = StateGraph(DebateState, context_schema=AgentContext, input_schema=DebateState)
+    builder = StateGraph(
+        DebateState,
+        context_schema=AgentContext,
+        input_schema=DebateInput,
+        output_schema=DebateState,
+    )
     builder.add_node("open_debate", open_debate)
     builder.add_node(
         "confidence_gate",
@@ -129,17 +136,6 @@ def build(
     return builder.compile(checkpointer=checkpointer, name=NAME)
 
 
-def check_input(data: DebateInput) -> None:
-    """Weights and per-debater models must name debaters; weighted votes need weights."""
-    names = {s.name for s in data.stances}
-    for field in ("weights", "debater_models"):
-        if unknown := sorted(set(getattr(data, field)) - names):
-            known = ", ".join(sorted(names))
-            raise ValueError(f"{field}: unknown debaters {', '.join(unknown)}; debaters: {known}")
-    if data.strategy == "weighted" and not data.weights:
-        raise ValueError("weights: strategy 'weighted' needs a weight per debater")
-
-
 def role_models(values: dict[str, Any]) -> list[RoleModel]:
     """Models the input picks by role: the judge's, and each debater's (`debater:<name>`)."""
     roles = [
@@ -151,6 +147,7 @@ def role_models(values: dict[str, Any]) -> list[RoleModel]:
     return roles
 
 
+check_input = check_debaters
 Input = DebateInput
 Options = DebateOptions
 ANSWERS = {"debate_decision": decision_answer}

@@ -49,7 +49,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
-from nodes.context import AgentContext, with_default_context
+from nodes.context import AgentContext, graph_defaults, with_default_context
 from nodes.orders import order_saga
 from nodes.saga import (
     AWAIT_APPROVAL,
@@ -80,10 +80,11 @@ def build_saga(
     *,
     checkpointer: Checkpointer = None,
     model: BaseChatModel | None = None,
+    defaults: AgentContext | None = None,
     name: str = NAME,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile any `Saga` (a list of steps with compensations) into a graph."""
-    default = AgentContext(model=model) if model is not None else None
+    default = graph_defaults(model, defaults)
     actions = list(saga.step_names)
     compensations = saga.compensation_nodes()
 
@@ -93,7 +94,12 @@ def build_saga(
     def route_compensation(state: SagaState) -> str:
         return next_compensation(saga, state)
 
-    builder = StateGraph(SagaState, context_schema=AgentContext, input_schema=SagaState)
+    builder = StateGraph(
+        SagaState,
+        context_schema=AgentContext,
+        input_schema=saga.input_schema,
+        output_schema=SagaState,
+    )
     # Creating the effect tables is idempotent; retried like any effect.
     first = saga.steps[0]
     builder.add_node(
@@ -153,6 +159,7 @@ def build(
     *,
     checkpointer: Checkpointer = None,
     model: BaseChatModel | None = None,
+    defaults: AgentContext | None = None,
     max_attempts: int = 3,
     backoff_s: float = 0.5,
     step_timeout_s: float = 30.0,
@@ -172,7 +179,7 @@ def build(
         step_timeout_s=step_timeout_s,
         agent_timeout_s=agent_timeout_s,
     )
-    return build_saga(saga, checkpointer=checkpointer, model=model)
+    return build_saga(saga, checkpointer=checkpointer, model=model, defaults=defaults)
 
 
 Input = SagaInput

@@ -40,13 +40,12 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer, RetryPolicy
-from pydantic import ValidationError
 
-from nodes.context import AgentContext, with_default_context
-from nodes.registry import UnknownNameError
+from nodes.context import AgentContext, graph_defaults, with_default_context
 from nodes.scenarios import (
     aggregate,
     batch_failed,
+    check_skill,
     dispatch_phase,
     milestone_sync,
     next_batch,
@@ -54,7 +53,6 @@ from nodes.scenarios import (
     run_batch,
     start_scenarios,
 )
-from nodes.skills import resolve_skill
 from state.scenarios import PhaseTask, ScenariosInput, ScenariosOptions, ScenariosState
 
 NAME = "scenarios"
@@ -83,6 +81,7 @@ def build(
     *,
     checkpointer: Checkpointer = None,
     model: BaseChatModel | None = None,
+    defaults: AgentContext | None = None,
     batch_timeout_s: float = 600.0,
     max_attempts: int = 3,
     backoff_s: float = 1.0,
@@ -93,14 +92,19 @@ def build(
     for LLM skills; `batch_timeout_s` caps one batch attempt, `max_attempts` counts
     attempts per batch, `backoff_s` is the first retry delay.
     """
-    default = AgentContext(model=model) if model is not None else None
+    default = graph_defaults(model, defaults)
     phase = build_phase(
         default=default,
         batch_timeout_s=batch_timeout_s,
         max_attempts=max_attempts,
         backoff_s=backoff_s,
     )
-    builder = StateGraph(ScenariosState, context_schema=AgentContext, input_schema=ScenariosState)
+    builder = StateGraph(
+        ScenariosState,
+        context_schema=AgentContext,
+        input_schema=ScenariosInput,
+        output_schema=ScenariosState,
+    )
     builder.add_node("start_scenarios", start_scenarios)
     builder.add_node("run_phase", with_default_context(phase_runner(phase), default))
     builder.add_node(
@@ -117,21 +121,7 @@ def build(
     return builder.compile(checkpointer=checkpointer, name=NAME)
 
 
-def check_input(data: ScenariosInput) -> None:
-    """The skill must resolve, and its params must fit the skill's params model."""
-    try:
-        skill = resolve_skill(data.skill)
-    except UnknownNameError as error:
-        raise ValueError(f"skill: {error}") from None
-    try:
-        skill.params_model.model_validate(data.params)
-    except ValidationError as error:
-        problems = [
-            f"params.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        ]
-        raise ValueError("; ".join(problems)) from None
-
-
+check_input = check_skill
 Input = ScenariosInput
 Options = ScenariosOptions
 ANSWERS: dict[str, Any] = {}

@@ -2,11 +2,12 @@
 parallel (`Send`), later batches see earlier results, conflicts between workers are
 resolved, and a synthesiser writes the structured result.
 
-    plan_work -> review_plan -> [run_worker x batch] -> collect_batch -> ... next batch
-                                     | retries exhausted          ^
-                                     v                            |
-                                run_fallback ---------------------+
-    ... -> detect_conflicts -> [resolve_conflict x conflict] -> synthesize
+    open_supervisor -> plan_work -> review_plan
+      -> [run_worker x batch] -> collect_batch -> ... next batch
+              | retries exhausted          ^
+              v                            |
+         run_fallback ---------------------+
+      ... -> detect_conflicts -> [resolve_conflict x conflict] -> synthesize
 
 Each worker attempt has a timeout; transient errors are retried with backoff by the
 node's `RetryPolicy`; when retries run out the node's error handler sends the work
@@ -24,12 +25,14 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer, RetryPolicy
 
-from nodes.context import AgentContext, with_default_context
+from nodes.context import AgentContext, graph_defaults, with_default_context
 from nodes.supervisor import (
     after_review,
+    check_workers,
     collect_batch,
     detect_conflicts,
     fallback_failed,
+    open_supervisor,
     plan_review_answer,
     plan_work,
     resolve_conflict,
@@ -40,7 +43,6 @@ from nodes.supervisor import (
     synthesize,
     worker_failed,
 )
-from nodes.tools import TOOLS
 from state.common import RoleModel
 from state.supervisor import SupervisorInput, SupervisorOptions, SupervisorState
 
@@ -51,6 +53,7 @@ def build(
     *,
     checkpointer: Checkpointer = None,
     model: BaseChatModel | None = None,
+    defaults: AgentContext | None = None,
     worker_timeout_s: float = 300.0,
     max_attempts: int = 3,
     backoff_s: float = 1.0,
@@ -62,11 +65,17 @@ def build(
     `worker_timeout_s` caps one worker attempt, `max_attempts` counts attempts per
     worker before the fallback takes over, `backoff_s` is the first retry delay.
     """
-    default = AgentContext(model=model) if model is not None else None
+    default = graph_defaults(model, defaults)
     retry = RetryPolicy(max_attempts=max_attempts, initial_interval=backoff_s, jitter=False)
     agent_retry = RetryPolicy(max_attempts=2, initial_interval=backoff_s, jitter=False)
 
-    builder = StateGraph(SupervisorState, context_schema=AgentContext, input_schema=SupervisorState)
+    builder = StateGraph(
+        SupervisorState,
+        context_schema=AgentContext,
+        input_schema=SupervisorInput,
+        output_schema=SupervisorState,
+    )
+    builder.add_node("open_supervisor", open_supervisor)
     builder.add_node(
         "plan_work",
         with_default_context(plan_work, default),
@@ -112,7 +121,8 @@ def build(
         timeout=agent_timeout_s,
     )
 
-    builder.add_edge(START, "plan_work")
+    builder.add_edge(START, "open_supervisor")
+    builder.add_edge("open_supervisor", "plan_work")
     builder.add_edge("plan_work", "review_plan")
     builder.add_conditional_edges(
         "review_plan", after_review, ["run_worker", "detect_conflicts", END]
@@ -127,16 +137,6 @@ def build(
     return builder.compile(checkpointer=checkpointer, name=NAME)
 
 
-def check_input(data: SupervisorInput) -> None:
-    """Tools are an allow-list: every name must be registered in nodes.tools."""
-    for worker in data.workers:
-        if unknown := TOOLS.unknown(worker.tools):
-            raise ValueError(
-                f"workers[{worker.name}].tools: unknown tools {', '.join(unknown)}; "
-                f"allowed: {', '.join(TOOLS.names())}"
-            )
-
-
 def role_models(values: dict[str, Any]) -> list[RoleModel]:
     """Models the input picks per worker (`worker:<name>`)."""
     return [
@@ -146,6 +146,7 @@ def role_models(values: dict[str, Any]) -> list[RoleModel]:
     ]
 
 
+check_input = check_workers
 Input = SupervisorInput
 Options = SupervisorOptions
 ANSWERS = {"plan_review": plan_review_answer}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -24,11 +25,19 @@ from checkpoints.admin import delete_thread, get_thread, list_threads, prune_thr
 from checkpoints.errors import CheckpointError
 from checkpoints.locks import thread_lock
 from checkpoints.savers import connection, open_saver, resolve_dsn
-from mas import runner
+from mas import remote, runner
 from mas.errors import InputError, MasError, UnknownThreadError
 from mas.patterns import get_pattern, known_patterns
 from mas.runner import RunEvent, RunResult
 from mas.secrets import redact
+from mas.serve import (
+    aegra_config,
+    check_exposure,
+    run_server,
+    server_environment,
+    server_python,
+)
+from mas.settings import get_settings
 from mas.views import progress_view, render_result
 
 # A CLI speaks in one-line errors; library warnings (e.g. a pool retrying a dead
@@ -38,7 +47,6 @@ logging.getLogger("psycopg").setLevel(logging.CRITICAL)
 
 app = typer.Typer(
     name="mas",
-    help="Multi-agent workflow patterns as durable LangGraph graphs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -212,8 +220,34 @@ def report(pattern: str, result: RunResult, as_json: bool) -> None:
 # --- commands --------------------------------------------------------------------------
 
 
+@app.callback()
+def main(
+    ctx: typer.Context,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="MAS_SERVER_URL",
+            help="Use a running server (mas serve, langgraph dev) instead of the database.",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="MAS_API_KEY", help="The server's API key.")
+    ] = None,
+) -> None:
+    """Multi-agent workflow patterns as durable LangGraph graphs."""
+    ctx.obj = remote.Server(server.rstrip("/"), api_key) if server else None
+
+
+def remote_server(ctx: typer.Context) -> remote.Server | None:
+    """The server `--server` names, if the command should use one."""
+    server: remote.Server | None = ctx.find_root().obj
+    return server
+
+
 @app.command()
 def run(
+    ctx: typer.Context,
     pattern: Annotated[str, typer.Argument(help=f"One of: {', '.join(known_patterns())}")],
     input_json: Annotated[str | None, typer.Option("--input", help="The input as JSON.")] = None,
     input_file: Annotated[
@@ -230,6 +264,21 @@ def run(
             raise InputError("give the input with exactly one of --input JSON or --input-file PATH")
         text = input_json if input_json is not None else input_file.read_text()  # type: ignore[union-attr]
         data = parse_json(text, "--input")
+        if (server := remote_server(ctx)) is not None:
+            # Checked here for a quick one-line error; the server checks it again.
+            state_input, options = get_pattern(pattern).parse(data)
+            if given := sorted(set(options) & set(data)):
+                raise InputError(f"{', '.join(given)}: build options are the server's to set")
+            result = with_progress(
+                pattern,
+                lambda on_event: remote.run(
+                    server, pattern, state_input, thread_id=thread_id, on_event=on_event
+                ),
+                pattern,
+                as_json=as_json,
+            )
+            report(pattern, result, as_json)
+            return
         # Validate input and models before the live view starts.
         prepared = runner.prepare_run(pattern, data, thread_id=thread_id, model=model)
         result = with_progress(
@@ -243,6 +292,7 @@ def run(
 
 @app.command()
 def resume(
+    ctx: typer.Context,
     thread_id: str,
     answer: Annotated[
         str | None, typer.Option("--answer", help="JSON answer to a pending interrupt.")
@@ -254,6 +304,17 @@ def resume(
     """Continue THREAD_ID after a crash, a failure, or with an answer to its interrupt."""
     with clear_errors():
         data = parse_json(answer, "--answer") if answer is not None else None
+        if (server := remote_server(ctx)) is not None:
+            outcome: list[str] = []
+
+            def follow(on_event: Callable[[RunEvent], None]) -> RunResult:
+                pattern, result = remote.resume(server, thread_id, answer=data, on_event=on_event)
+                outcome.append(pattern)
+                return result
+
+            result = with_progress(thread_id, follow, as_json=as_json)
+            report(outcome[0], result, as_json)
+            return
         with open_saver(dsn) as saver, connection(saver) as conn:
             record = get_thread(conn, thread_id)
         if record is None:
@@ -271,38 +332,48 @@ def resume(
 
 @app.command()
 def threads(
+    ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
     dsn: DsnOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the threads as JSON.")] = False,
 ) -> None:
-    """List threads, newest first."""
-    with clear_errors(), open_saver(dsn) as saver, connection(saver) as conn:
-        records = list_threads(conn, limit=limit)
+    """List threads, newest first: the runner's and the server's."""
+    with clear_errors():
+        if (server := remote_server(ctx)) is not None:
+            records = remote.threads(server, limit=limit)
+        else:
+            with open_saver(dsn) as saver, connection(saver) as conn:
+                records = list_threads(conn, limit=limit)
+    if as_json:
+        rows = [{**dataclasses.asdict(r), "updated_at": r.updated_at.isoformat()} for r in records]
+        typer.echo(json.dumps(rows, default=str, ensure_ascii=False))
+        return
     table = Table(title=f"{len(records)} threads")
-    for column in ("thread id", "pattern", "status", "last step", "runs", "updated at", "note"):
-        table.add_column(column)
+    # An id is never cut short: it is what `mas resume` and `mas show` take.
+    width = max((len(r.thread_id) for r in records), default=9)
+    table.add_column("thread id", no_wrap=True, min_width=width)
+    for column in ("pattern", "status", "last step", "runs", "run by", "updated at"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("note", overflow="fold")
     styles = {"done": "green", "running": "blue", "interrupted": "yellow", "failed": "red"}
     for r in records:
+        by = "server" + (f" ({r.owner})" if r.owner else "") if r.served_by == "server" else "mas"
         table.add_row(
             r.thread_id,
             r.pattern,
             Text(r.status, style=styles[r.status]),
             "-" if r.last_step is None else str(r.last_step),
             str(r.runs),
+            by,
             r.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
             (r.error or "")[:60],
         )
     console.print(table)
 
 
-@app.command()
-def show(
-    thread_id: str,
-    history: Annotated[bool, typer.Option("--history", help="Also list every checkpoint.")] = False,
-    dsn: DsnOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Show a thread's current state (and, with --history, its checkpoints)."""
-    with clear_errors(), open_saver(dsn) as saver:
+def local_state(thread_id: str, *, history: bool, dsn: str | None) -> dict[str, Any]:
+    """A thread's state from the database, as `mas show --json` prints it."""
+    with open_saver(dsn) as saver:
         with connection(saver) as conn:
             record = get_thread(conn, thread_id)
         if record is None:
@@ -311,48 +382,90 @@ def show(
         config: Any = {"configurable": {"thread_id": thread_id}}
         state = graph.get_state(config)
         steps = list(graph.get_state_history(config)) if history else []
+    return {
+        "thread_id": thread_id,
+        "pattern": record.pattern,
+        "status": record.status,
+        "runs": record.runs,
+        "error": record.error,
+        "next": list(state.next),
+        "values": state.values,
+        "interrupts": [i.value for i in state.interrupts],
+        "history": [
+            {
+                "checkpoint_id": s.config["configurable"]["checkpoint_id"],
+                "step": s.metadata.get("step") if s.metadata else None,
+                "source": s.metadata.get("source") if s.metadata else None,
+                "next": list(s.next),
+                "created_at": s.created_at,
+            }
+            for s in steps
+        ],
+    }
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    thread_id: str,
+    history: Annotated[bool, typer.Option("--history", help="Also list every checkpoint.")] = False,
+    dsn: DsnOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a thread's current state (and, with --history, its checkpoints)."""
+    with clear_errors():
+        if (server := remote_server(ctx)) is not None:
+            shown = remote.state(server, thread_id, history=history)
+        else:
+            shown = local_state(thread_id, history=history, dsn=dsn)
     if as_json:
-        payload = {
-            "thread_id": thread_id,
-            "pattern": record.pattern,
-            "status": record.status,
-            "next": list(state.next),
-            "values": state.values,
-            "interrupts": [i.value for i in state.interrupts],
-            "history": [
-                {
-                    "checkpoint_id": s.config["configurable"]["checkpoint_id"],
-                    "step": s.metadata.get("step") if s.metadata else None,
-                    "source": s.metadata.get("source") if s.metadata else None,
-                    "next": list(s.next),
-                    "created_at": s.created_at,
-                }
-                for s in steps
-            ],
-        }
-        typer.echo(json.dumps(payload, default=str, ensure_ascii=False))
+        typer.echo(json.dumps(shown, default=str, ensure_ascii=False))
         return
+    runs = f" · runs {shown['runs']}" if shown.get("runs") else ""
     console.print(
-        f"[bold]{thread_id}[/] {record.pattern} · {record.status} · runs {record.runs}"
-        + (f" · next: {', '.join(state.next)}" if state.next else "")
+        f"[bold]{thread_id}[/] {shown['pattern']} · {shown['status']}{runs}"
+        + (f" · next: {', '.join(shown['next'])}" if shown["next"] else "")
     )
-    if record.error:
-        console.print(f"[red]{record.error}[/]")
-    console.print_json(data=state.values, default=str)
+    if shown.get("error"):
+        console.print(f"[red]{shown['error']}[/]")
+    console.print_json(data=shown["values"], default=str)
     if history:
         table = Table(title="history (newest first)")
         for column in ("step", "source", "next", "checkpoint id", "created at"):
             table.add_column(column)
-        for s in steps:
-            meta = s.metadata or {}
+        for step in shown["history"]:
             table.add_row(
-                str(meta.get("step")),
-                str(meta.get("source")),
-                ", ".join(s.next),
-                s.config["configurable"]["checkpoint_id"],
-                str(s.created_at),
+                str(step["step"]),
+                str(step["source"]),
+                ", ".join(step["next"]),
+                step["checkpoint_id"],
+                str(step["created_at"]),
             )
         console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 2026,
+    workers: Annotated[int, typer.Option(help="Server processes on this machine.", min=1)] = 1,
+    dsn: DsnOption = None,
+) -> None:
+    """Serve every pattern over HTTP (Agent Protocol: LangGraph SDK, Studio) with Aegra."""
+    with clear_errors():
+        settings = get_settings()
+        check_exposure(host, settings)
+        url = resolve_dsn(dsn)
+        python = server_python(settings, say=console.print)
+        config = aegra_config(settings.data_dir / "server", with_auth=bool(settings.api_keys))
+        env = server_environment(settings, dsn=url, host=host, port=port, config=config)
+    access = "bearer API keys (MAS_API_KEYS)" if settings.api_keys else "no keys: this machine only"
+    scale = "Redis: runs shared by every server" if settings.redis_url else "one machine, no Redis"
+    console.print(
+        f"serving supervisor, debate, scenarios, saga at http://{host}:{port} "
+        f"({access}; {scale}; {workers} process{'es' if workers > 1 else ''})"
+    )
+    raise typer.Exit(run_server(python, env, workers=workers))
 
 
 @app.command()

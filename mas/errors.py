@@ -37,6 +37,14 @@ class ThreadExistsError(MasError):
         )
 
 
+class ServedThreadError(MasError):
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(
+            f"thread '{thread_id}' is run by the Agent Protocol server (mas serve); continue "
+            f"it there, e.g. `mas --server URL resume {thread_id}`, so it has one writer"
+        )
+
+
 class ResumeAnswerError(MasError):
     """A resume answer was missing, unexpected or of the wrong shape."""
 

@@ -22,6 +22,8 @@ from langgraph.types import Checkpointer
 from pydantic import BaseModel, ValidationError
 
 from mas.errors import InputError, ResumeAnswerError, UnknownPatternError
+from nodes.context import AgentContext
+from nodes.inputs import InvalidInputError, describe_validation, validated_input
 from state.common import RoleModel
 
 
@@ -41,17 +43,6 @@ def known_patterns() -> list[str]:
     return sorted(pattern_modules())
 
 
-def describe_validation(error: ValidationError, *, prefix: str = "") -> str:
-    """'field.path: problem' per problem, e.g. 'task: String should have at least 1 character'."""
-    problems = []
-    for item in error.errors()[:5]:
-        where = ".".join(str(part) for part in item["loc"]) or "input"
-        message = item["msg"].removeprefix("Value error, ")
-        problems.append(f"{prefix}{where}: {message}")
-    more = len(error.errors()) - 5
-    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
-
-
 @dataclass(frozen=True)
 class Pattern:
     name: str
@@ -64,24 +55,26 @@ class Pattern:
         option_fields = set(self.module.Options.model_fields)
         options = {k: v for k, v in data.items() if k in option_fields}
         state = {k: v for k, v in data.items() if k not in option_fields}
+        check = getattr(self.module, "check_input", None)
         try:
-            parsed_state: BaseModel = self.module.Input.model_validate(state)
+            parsed_state = validated_input(self.name, self.module.Input, state, check)
+        except InvalidInputError as error:
+            raise InputError(str(error)) from None
+        try:
             parsed_options: BaseModel = self.module.Options.model_validate(options)
         except ValidationError as error:
             raise InputError(f"invalid {self.name} input: {describe_validation(error)}") from None
-        check = getattr(self.module, "check_input", None)
-        if check is not None:
-            try:
-                check(parsed_state)
-            except ValueError as error:
-                raise InputError(f"invalid {self.name} input: {error}") from None
         return parsed_state.model_dump(), parsed_options.model_dump()
 
     def build(
-        self, checkpointer: Checkpointer, options: dict[str, Any]
+        self,
+        checkpointer: Checkpointer,
+        options: dict[str, Any],
+        *,
+        defaults: AgentContext | None = None,
     ) -> CompiledStateGraph[Any, Any, Any, Any]:
         graph: CompiledStateGraph[Any, Any, Any, Any] = self.module.build(
-            checkpointer=checkpointer, **options
+            checkpointer=checkpointer, defaults=defaults, **options
         )
         return graph
 

@@ -35,6 +35,7 @@ from mas.errors import (
     ModelSpecError,
     ResumeAnswerError,
     RunFailedError,
+    ServedThreadError,
     ThreadExistsError,
     ThreadFinishedError,
     UnknownThreadError,
@@ -265,6 +266,8 @@ class Runner:
                 record = await aget_thread(conn, thread_id)
             if record is None:
                 raise UnknownThreadError(thread_id)
+            if record.served_by == "server":
+                raise ServedThreadError(thread_id)
             spec = get_pattern(record.pattern)
             graph = self._graph(spec, record.options)
             state = await graph.aget_state({"configurable": {"thread_id": thread_id}})

@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from state.common import MODEL_NAME
 
+MIN_API_KEY_CHARS = 16
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MAS_", extra="ignore")
@@ -52,6 +54,19 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=512, gt=0, description="Per model call.")
     context_tokens: int = Field(default=4096, ge=512, description="llama.cpp context.")
     pool_size: int = Field(default=10, ge=1, description="Postgres connection pool size.")
+    api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="Bearer API keys of a served graph, per user, as JSON "
+        '(MAS_API_KEYS=\'{"alice": "<key>"}\').',
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "MAS_REDIS_URL"),
+        description="With Redis, many server processes share the runs (mas serve).",
+    )
+    server_python: Path | None = Field(
+        default=None, description="A Python >= 3.12 for the Aegra server (mas serve)."
+    )
 
     @field_validator("models")
     @classmethod
@@ -59,6 +74,15 @@ class Settings(BaseSettings):
         if bad := sorted(name for name in models if not MODEL_NAME.match(name)):
             raise ValueError(f"MAS_MODELS names must match {MODEL_NAME.pattern}: {bad}")
         return models
+
+    @field_validator("api_keys")
+    @classmethod
+    def _strong_keys(cls, keys: dict[str, str]) -> dict[str, str]:
+        if weak := sorted(user for user, key in keys.items() if len(key) < MIN_API_KEY_CHARS):
+            raise ValueError(
+                f"MAS_API_KEYS: keys need at least {MIN_API_KEY_CHARS} characters: {weak}"
+            )
+        return keys
 
     @property
     def tracing_enabled(self) -> bool:

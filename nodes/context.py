@@ -1,15 +1,18 @@
-"""What every agent node receives at run time: the chat models, via LangGraph's Runtime.
+"""What every agent node receives at run time: models and the database, via LangGraph's
+Runtime context, with the graph's own defaults for whatever the context lacks.
 
-Graphs never create models; the runner (or a notebook, or a test) puts them in
-this context. `build(model=...)` binds a default context so a compiled graph
-can also be invoked on its own.
+Graphs never create models or open connections; the runner (or a server's graph
+factory, a notebook, a test) supplies them. A compiled graph runs with any context a
+caller passes: LangGraph servers pass a dict (often empty, which LangGraph turns into
+`AgentContext()` or None), so every field is optional and `build(defaults=...)` fills
+the gaps.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -17,33 +20,91 @@ from langgraph.runtime import Runtime
 from psycopg_pool import AsyncConnectionPool
 
 StateT = TypeVar("StateT")
+# A pool, or a coroutine function that opens (or returns) one on first use: a server
+# process opens its pool in its own event loop, when a saga first needs it.
+Database = AsyncConnectionPool[Any] | Callable[[], Awaitable[AsyncConnectionPool[Any]]]
+# Makes the model a run's input picks by name (`judge_model`, a worker's `model`),
+# through the same gate as the runner's; awaited, since making one may do I/O.
+ModelChooser = Callable[[str], Awaitable[BaseChatModel]]
 
 
 @dataclass(frozen=True)
 class AgentContext:
-    """What nodes may use: the default model, per-role model overrides (e.g. a judge
-    from another model family), and the run's database pool for patterns whose
-    steps have effects in PostgreSQL (the saga's order tables)."""
+    """What nodes may use: the default model, per-role models the runner made up front
+    (e.g. a judge from another model family), a chooser for models the input names, and
+    the database for patterns whose steps have effects in PostgreSQL (the saga's tables).
+    Typed `Any` where a server would otherwise try to describe a pool or a function as
+    JSON in its context schema."""
 
-    model: BaseChatModel
-    models: Mapping[str, BaseChatModel] = field(default_factory=dict)
-    db: AsyncConnectionPool[Any] | None = None
+    model: Any = None
+    models: Mapping[str, Any] = field(default_factory=dict)
+    choose: Any = None
+    db: Any = None
+
+    def merged(self, defaults: AgentContext | None) -> AgentContext:
+        """This context, with `defaults` filling every field it lacks."""
+        if defaults is None:
+            return self
+        return replace(
+            self,
+            model=self.model if self.model is not None else defaults.model,
+            models={**defaults.models, **self.models},
+            choose=self.choose if self.choose is not None else defaults.choose,
+            db=self.db if self.db is not None else defaults.db,
+        )
 
     def model_for(self, role: str) -> BaseChatModel:
-        return self.models.get(role, self.model)
+        """The model for an agent role: the runner's per-role model, else the default."""
+        model = self.models.get(role, self.model)
+        if model is None:
+            raise MissingModelError()
+        return model  # type: ignore[no-any-return]
+
+    async def chosen(self, role: str, choice: str | None) -> BaseChatModel:
+        """The model for a role whose model the input may pick (`choice`): the runner's,
+        made up front, else the chooser's, else the default."""
+        if role in self.models or not choice:
+            return self.model_for(role)
+        if self.choose is None:
+            raise MissingModelError(f"the input picks model '{choice}' but nothing can make it")
+        chooser: ModelChooser = self.choose
+        return await chooser(choice)
+
+    async def database(self) -> AsyncConnectionPool[Any]:
+        if self.db is None:
+            raise MissingDatabaseError()
+        if isinstance(self.db, AsyncConnectionPool):
+            return self.db
+        source: Callable[[], Awaitable[AsyncConnectionPool[Any]]] = self.db
+        return await source()
 
 
 class MissingModelError(RuntimeError):
-    def __init__(self) -> None:
+    def __init__(self, message: str | None = None) -> None:
         super().__init__(
-            "no chat model: pass build(model=...) or invoke with context=AgentContext(model=...)"
+            message
+            or "no chat model: pass build(model=...) or invoke with context=AgentContext(model=...)"
         )
 
 
-def agent_context(runtime: Runtime[AgentContext]) -> AgentContext:
-    if runtime.context is None:
-        raise MissingModelError()
-    return runtime.context
+class MissingDatabaseError(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "this graph writes to PostgreSQL: run it with mas.run/mas.arun or a server, or "
+            "invoke it with context=AgentContext(model=..., db=<AsyncConnectionPool>)"
+        )
+
+
+def agent_context(runtime: Runtime[Any]) -> AgentContext:
+    context = runtime.context
+    if isinstance(context, AgentContext):
+        return context
+    if isinstance(context, Mapping):  # a server's dict context, unconverted
+        return AgentContext(**{k: v for k, v in context.items() if k in AGENT_CONTEXT_FIELDS})
+    return AgentContext()
+
+
+AGENT_CONTEXT_FIELDS = frozenset(AgentContext.__dataclass_fields__)
 
 
 def node_attempt(runtime: Runtime[Any]) -> int:
@@ -51,19 +112,29 @@ def node_attempt(runtime: Runtime[Any]) -> int:
     return runtime.execution_info.node_attempt if runtime.execution_info else 1
 
 
+def graph_defaults(
+    model: BaseChatModel | None, defaults: AgentContext | None
+) -> AgentContext | None:
+    """What a graph falls back to: `build(model=...)` as shorthand, `build(defaults=...)`
+    for the rest (a server's pool and model chooser)."""
+    if model is None:
+        return defaults
+    return AgentContext(model=model).merged(defaults)
+
+
 Node = Callable[[StateT, Runtime[AgentContext]], Awaitable[Any]]
 
 
 # Returns `Callable[..., Any]` because LangGraph's node protocols take `runtime` by keyword.
 def with_default_context(node: Node[StateT], default: AgentContext | None) -> Callable[..., Any]:
-    """`node`, run with `default` whenever the caller passed no context."""
+    """`node`, run with the caller's context completed by `default` (a server may pass
+    none, or a partial one)."""
     if default is None:
         return node
 
     @functools.wraps(node)
     async def bound(state: StateT, runtime: Runtime[AgentContext]) -> Any:
-        if runtime.context is None:
-            runtime = runtime.override(context=default)
+        runtime = runtime.override(context=agent_context(runtime).merged(default))
         return await node(state, runtime)
 
     return bound

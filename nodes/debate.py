@@ -17,13 +17,14 @@ from typing import Any, Literal
 
 from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
-from langgraph.types import Command, Send, interrupt
+from langgraph.types import Command, Send
 from pydantic import BaseModel, ConfigDict, Field
 
 from nodes import prompts
 from nodes.context import AgentContext, agent_context
 from nodes.errors import describe_error, failed_usage
-from nodes.structured import Sampling, StructuredOutputError, ask_structured, json_schema
+from nodes.inputs import ask_person, input_fields, validated_input
+from nodes.structured import Sampling, StructuredOutputError, ask_structured
 from state.common import CallUsage, usage_totals
 from state.debate import (
     INCONCLUSIVE,
@@ -98,11 +99,22 @@ def solo_message(question: str, kind: Kind, stances: list[dict[str, Any]]) -> st
 # --- input and confidence gate -------------------------------------------------------------
 
 
+def check_debaters(data: DebateInput) -> None:
+    """Weights and per-debater models must name debaters; weighted votes need weights."""
+    names = {s.name for s in data.stances}
+    for field in ("weights", "debater_models"):
+        if unknown := sorted(set(getattr(data, field)) - names):
+            known = ", ".join(sorted(names))
+            raise ValueError(f"{field}: unknown debaters {', '.join(unknown)}; debaters: {known}")
+    if data.strategy == "weighted" and not data.weights:
+        raise ValueError("weights: strategy 'weighted' needs a weight per debater")
+
+
 def open_debate(state: DebateState) -> dict[str, Any]:
-    """Validate the input and fill in its defaults, so a graph invoked directly (not via
-    the runner, which has done this already) behaves the same."""
-    given = {name: state[name] for name in DebateInput.model_fields if name in state}  # type: ignore[literal-required]
-    return DebateInput.model_validate(given).model_dump()
+    """Validate the input and fill in its defaults: a graph a server runs gets its input
+    straight from a client, and must refuse bad input as the runner does."""
+    given = input_fields(DebateInput, state)
+    return validated_input("debate", DebateInput, given, check_debaters).model_dump()
 
 
 async def confidence_gate(state: DebateState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -189,6 +201,7 @@ def dispatch_round(state: DebateState, number: int) -> list[Send]:
                 own_previous=next((t for t in previous if t["speaker"] == debater["name"]), None),
                 temperature=state["temperatures"].get("debater"),
                 seed=state["seed"] + 100 * number + index,
+                model=state.get("debater_models", {}).get(debater["name"]),
             ),
         )
         for index, debater in enumerate(state["stances"])
@@ -306,7 +319,7 @@ async def argue(task: DebaterTask, runtime: Runtime[AgentContext]) -> dict[str, 
     temperature = task["temperature"]
     try:
         reply = await ask_structured(
-            agent_context(runtime).model_for(f"debater:{name}"),
+            await agent_context(runtime).chosen(f"debater:{name}", task["model"]),
             agent=name,
             system=prompts.DEBATER if task["kind"] == "sides" else prompts.SOLVER,
             user=round_message(task),
@@ -408,7 +421,7 @@ async def judge_verdict(state: DebateState, runtime: Runtime[AgentContext]) -> d
     update: dict[str, Any] = {}
     try:
         reply = await ask_structured(
-            agent_context(runtime).model_for("judge"),
+            await agent_context(runtime).chosen("judge", state.get("judge_model")),
             agent="judge",
             system=prompts.JUDGE,
             user=prompts.question_message(state["question"], state["stances"])
@@ -531,7 +544,7 @@ def human_decision(state: DebateState) -> dict[str, Any]:
     draft = state["draft_verdict"]
     reason = escalation_reason(state, draft) or "escalated"
     positions = [*names_of(state["stances"]), INCONCLUSIVE]
-    raw = interrupt(
+    decision = ask_person(
         {
             "kind": "debate_decision",
             "reason": reason,
@@ -539,10 +552,9 @@ def human_decision(state: DebateState) -> dict[str, Any]:
             "positions": positions,
             "transcript": state.get("transcript", []),
             "draft_verdict": draft,
-            "answer": json_schema(decision_answer({"positions": positions})),
-        }
+        },
+        decision_answer({"positions": positions}),
     )
-    decision = decision_answer({"positions": positions}).model_validate(raw)
     agrees = decision.winner == draft["winner"]
     verdict = Verdict(
         decided_by="human",

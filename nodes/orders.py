@@ -42,7 +42,7 @@ from nodes.saga import (
     is_transient,
 )
 from nodes.structured import StructuredOutputError, ask_structured
-from state.saga import COMPENSATION_NAMES, RiskAssessment
+from state.saga import COMPENSATION_NAMES, RiskAssessment, SagaInput
 
 # Taken in the transaction that creates the tables, so concurrent first runs do not race.
 SCHEMA_LOCK = 727_001
@@ -105,21 +105,6 @@ EFFECT_TABLES: dict[str, tuple[str, ...]] = {
 }
 
 
-class MissingDatabaseError(RuntimeError):
-    def __init__(self) -> None:
-        super().__init__(
-            "the order saga writes to PostgreSQL: run it with mas.run/mas.arun, or invoke it "
-            "with context=AgentContext(model=..., db=<AsyncConnectionPool>)"
-        )
-
-
-def database(runtime: Runtime[AgentContext]) -> AsyncConnectionPool[Any]:
-    pool = agent_context(runtime).db
-    if pool is None:
-        raise MissingDatabaseError()
-    return pool
-
-
 async def create_order_tables(conn: AsyncConnection[Any]) -> None:
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
@@ -134,7 +119,7 @@ _prepared_pools: weakref.WeakSet[AsyncConnectionPool[Any]] = weakref.WeakSet()
 
 
 async def prepare_order_tables(runtime: Runtime[AgentContext]) -> None:
-    pool = database(runtime)
+    pool = await agent_context(runtime).database()
     if pool in _prepared_pools:
         return
     async with pool.connection() as conn:
@@ -233,7 +218,8 @@ async def apply_action(
 ) -> StepOutcome:
     """Insert the action's row under its key; if it is there already, return that row."""
     columns = EFFECT_TABLES[table]
-    async with database(call.runtime).connection() as conn:
+    pool = await agent_context(call.runtime).database()
+    async with pool.connection() as conn:
         await inject_fault(conn, call)
         query = sql.SQL(
             "INSERT INTO {table} (idempotency_key, thread_id, order_id, kind, {columns}) "
@@ -264,7 +250,8 @@ async def apply_compensation(call: EffectCall, table: str, kind: str) -> StepOut
     """Insert the compensation's row, copied from the action's row, under its own key.
     Without an action row there is nothing to undo, and nothing is written."""
     columns = EFFECT_TABLES[table]
-    async with database(call.runtime).connection() as conn:
+    pool = await agent_context(call.runtime).database()
+    async with pool.connection() as conn:
         await inject_fault(conn, call)
         copied = sql.SQL(", ").join(map(sql.Identifier, columns))
         query = sql.SQL(
@@ -303,7 +290,8 @@ def _decision(outcome: StepOutcome) -> StepOutcome:
 async def assess_risk(call: EffectCall) -> StepOutcome:
     """The risk agent decides; the decision is recorded once. A re-run after a crash
     reuses the recorded decision instead of asking the model again."""
-    async with database(call.runtime).connection() as conn:
+    pool = await agent_context(call.runtime).database()
+    async with pool.connection() as conn:
         recorded = await _row(conn, "order_risk_checks", call.key)
     if recorded is not None:
         return _decision(_outcome(recorded, EFFECT_TABLES["order_risk_checks"], True))
@@ -387,4 +375,5 @@ def order_saga(
             step("schedule_shipping", schedule_shipping, cancel_shipment),
         ),
         prepare=prepare_order_tables,
+        input_schema=SagaInput,
     )

@@ -18,11 +18,12 @@ from typing import Any, Literal
 import psycopg
 from langgraph.errors import NodeError, NodeTimeoutError
 from langgraph.runtime import Runtime
-from langgraph.types import Command, RetryPolicy, interrupt
+from langgraph.types import Command, RetryPolicy
+from pydantic import BaseModel
 
 from nodes.context import AgentContext, node_attempt
 from nodes.errors import describe_error, error_parts
-from nodes.structured import json_schema
+from nodes.inputs import ask_person, input_fields, validated_input
 from state.common import CallUsage
 from state.saga import (
     ApprovalAnswer,
@@ -113,6 +114,8 @@ class Saga:
     steps: tuple[SagaStep, ...]
     # idempotent setup before the first step, e.g. creating the effect tables
     prepare: Callable[[Runtime[AgentContext]], Awaitable[None]]
+    # what a run's input must look like (checked in the first node, for server clients)
+    input_schema: type[BaseModel]
     step_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -203,8 +206,10 @@ async def _attempt(
 
 def prepare_node(saga: Saga) -> Callable[..., Awaitable[dict[str, Any]]]:
     async def open_saga(state: SagaState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+        """Validate the input (a server's client sends it straight here), then prepare."""
+        data = validated_input("saga", saga.input_schema, input_fields(saga.input_schema, state))
         await saga.prepare(runtime)
-        return {"status": "running", "started_at": now()}
+        return {**data.model_dump(), "status": "running", "started_at": now()}
 
     return open_saga
 
@@ -357,7 +362,7 @@ def approval_node(saga: Saga) -> Callable[..., Command[Any]]:
         """Pause before a step that needs a person's approval; rejecting it compensates."""
         step = pending_step(saga, state)
         asked_at = now()
-        raw = interrupt(
+        answer = ask_person(
             {
                 "kind": "step_approval",
                 "step": step,
@@ -365,10 +370,9 @@ def approval_node(saga: Saga) -> Callable[..., Command[Any]]:
                 "reason": "flagged by an earlier step"
                 if step in state.get("approval_required", [])
                 else "the input requires approval",
-                "answer": json_schema(ApprovalAnswer),
-            }
+            },
+            ApprovalAnswer,
         )
-        answer = ApprovalAnswer.model_validate(raw)
         event = "approved" if answer.approve else "rejected"
         entry = _entry(step, AWAIT_APPROVAL, "approval", event, started_at=asked_at, attempts=1,
                        detail=answer.note)  # fmt: skip
@@ -390,17 +394,16 @@ def await_operator(state: SagaState) -> Command[Any]:
     """A compensation ran out of attempts: wait, durably, until an operator retries it."""
     attention = state.get("attention")
     assert attention is not None
-    raw = interrupt(
+    ask_person(
         {
             "kind": "compensation_failed",
             "status": "compensation_failed",
             "step": attention["step"],
             "node": attention["node"],
-            "error": attention["error"],
-            "answer": json_schema(CompensationRetryAnswer),
-        }
+            "failure": attention["error"],
+        },
+        CompensationRetryAnswer,
     )
-    CompensationRetryAnswer.model_validate(raw)
     return Command(update={"status": "compensating"}, goto=attention["node"])
 
 

@@ -23,15 +23,19 @@ from langgraph.graph import END
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
+from pydantic import ValidationError
 
-from nodes.context import AgentContext, node_attempt
+from nodes.context import AgentContext, agent_context, node_attempt
 from nodes.errors import describe_error
+from nodes.inputs import describe_validation, input_fields, validated_input
+from nodes.registry import UnknownNameError
 from nodes.skills import InputSpec, Item, Skill, resolve_skill
 from state.scenarios import (
     BatchRecord,
     MilestoneRecord,
     PhaseTask,
     ScenarioRun,
+    ScenariosInput,
     ScenarioSnapshot,
     ScenariosState,
     scenario_size,
@@ -45,17 +49,32 @@ QUALITY_GAP = 0.1
 # --- start and dispatch ------------------------------------------------------------------
 
 
+def check_skill(data: ScenariosInput) -> None:
+    """The skill must be registered, and its params must fit the skill's params model."""
+    try:
+        skill = resolve_skill(data.skill)
+    except UnknownNameError as error:
+        raise ValueError(f"skill: {error}") from None
+    try:
+        skill.params_model.model_validate(data.params)
+    except ValidationError as error:
+        raise ValueError(describe_validation(error, prefix="params.")) from None
+
+
 def start_scenarios(state: ScenariosState) -> dict[str, Any]:
-    """Turn the scenario specs into run records; all scenarios start together."""
+    """Validate the input (a server's client sends it straight here), then turn the
+    scenario specs into run records; all scenarios start together."""
+    given = input_fields(ScenariosInput, state)
+    data = validated_input("scenarios", ScenariosInput, given, check_skill)
     runs = {
-        spec["name"]: ScenarioRun(
-            name=spec["name"],
-            size=scenario_size(state["base_size"], spec["scale"]),
-            budget_s=spec["budget_s"],
-            batch_size=spec["batch_size"],
-            difficulty=spec["difficulty"],
-            characteristics=spec["characteristics"],
-            seed=state["seed"],
+        spec.name: ScenarioRun(
+            name=spec.name,
+            size=scenario_size(data.base_size, spec.scale),
+            budget_s=spec.budget_s,
+            batch_size=spec.batch_size,
+            difficulty=spec.difficulty,
+            characteristics=spec.characteristics,
+            seed=data.seed,
             status="running",
             items_done=0,
             elapsed_ms=0.0,
@@ -63,9 +82,9 @@ def start_scenarios(state: ScenariosState) -> dict[str, Any]:
             batches=[],
             errors=[],
         )
-        for spec in state["scenarios"]
+        for spec in data.scenarios
     }
-    return {"runs": runs, "phase": 0, "started_at": time.time()}
+    return {**data.model_dump(), "runs": runs, "phase": 0, "started_at": time.time()}
 
 
 def phase_count(state: ScenariosState) -> int:
@@ -180,7 +199,8 @@ async def run_batch(task: PhaseTask, runtime: Runtime[AgentContext]) -> dict[str
     # Copies: a skill may change its items, and the cached list serves every batch.
     items = copy.deepcopy(list(scenario_items(task["skill"], spec_json)[start:end]))
     params = skill.params_model.model_validate(task["params"])
-    model = runtime.context.model_for(skill.name) if runtime.context else None
+    context = agent_context(runtime)
+    model = context.models.get(skill.name, context.model)
     remaining_s = run["budget_s"] - run["elapsed_ms"] / 1000
     started = time.perf_counter()
     try:

@@ -25,10 +25,11 @@ import random
 import zlib
 from collections.abc import Awaitable
 from functools import lru_cache
-from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 from nodes import prompts
 from nodes.context import MissingModelError

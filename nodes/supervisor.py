@@ -13,13 +13,15 @@ from typing import Any, Literal
 
 from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
-from langgraph.types import Command, Send, interrupt
+from langgraph.types import Command, Send
 
 from nodes import prompts
 from nodes.agents import run_role_agent
 from nodes.context import AgentContext, agent_context, node_attempt
 from nodes.errors import describe_error, failed_usage
-from nodes.structured import StructuredOutputError, ask_structured, cut_at_word, json_schema
+from nodes.inputs import ask_person, input_fields, validated_input
+from nodes.structured import StructuredOutputError, ask_structured, cut_at_word
+from nodes.tools import TOOLS
 from state.supervisor import (
     Conflict,
     ConflictFound,
@@ -28,6 +30,7 @@ from state.supervisor import (
     PlanRecord,
     PlanReview,
     Resolution,
+    SupervisorInput,
     SupervisorState,
     Synthesis,
     WorkerResult,
@@ -39,6 +42,26 @@ from state.supervisor import (
 )
 
 MAX_TOOL_STEPS = 4
+
+
+# --- input ---------------------------------------------------------------------------
+
+
+def check_workers(data: SupervisorInput) -> None:
+    """Tools are an allow-list: every name must be registered in nodes.tools."""
+    for worker in data.workers:
+        if unknown := TOOLS.unknown(worker.tools):
+            raise ValueError(
+                f"workers[{worker.name}].tools: unknown tools {', '.join(unknown)}; "
+                f"allowed: {', '.join(TOOLS.names())}"
+            )
+
+
+def open_supervisor(state: SupervisorState) -> dict[str, Any]:
+    """Validate the input and fill in its defaults: a graph a server runs gets its input
+    straight from a client, and must refuse bad input as the runner does."""
+    given = input_fields(SupervisorInput, state)
+    return validated_input("supervisor", SupervisorInput, given, check_workers).model_dump()
 
 
 # --- planning -----------------------------------------------------------------------
@@ -133,15 +156,10 @@ def review_plan(state: SupervisorState) -> dict[str, Any]:
     if not state.get("review_plan"):
         return {}
     names = [w["name"] for w in state["workers"]]
-    raw = interrupt(
-        {
-            "kind": "plan_review",
-            "plan": state["plan"],
-            "workers": names,
-            "answer": json_schema(review_answer_schema(tuple(names))),
-        }
+    answer = ask_person(
+        {"kind": "plan_review", "plan": state["plan"], "workers": names},
+        review_answer_schema(tuple(names)),
     )
-    answer = review_answer_schema(tuple(names)).model_validate(raw)
     if not answer.approve:
         note = answer.note or "rejected by reviewer"
         return {
@@ -195,7 +213,7 @@ async def _work(
     worker = task["worker"]
     started = time.time()
     report, usage = await run_role_agent(
-        agent_context(runtime).model_for(f"worker:{worker['name']}"),
+        await agent_context(runtime).chosen(f"worker:{worker['name']}", worker.get("model")),
         agent=worker["name"],
         role=worker["role"],
         task=task["task"],

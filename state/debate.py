@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 import re
 from functools import cache
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -16,6 +16,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from typing_extensions import TypedDict
 
 from state.common import INPUT_NAMES, CallUsage, ModelChoice, UsageTotal, at_least
 
@@ -417,6 +418,7 @@ class DebaterTask(TypedDict):
     own_previous: Turn | None
     temperature: float | None
     seed: int
+    model: str | None  # the model the input picks for this debater, if any
 
 
 class BaselineTask(TypedDict):

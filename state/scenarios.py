@@ -6,9 +6,10 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing_extensions import TypedDict
 
 from state.common import merge_dicts
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import operator
 from functools import cache
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from typing_extensions import TypedDict
 
 from state.common import INPUT_NAMES, CallUsage, ModelChoice, at_least, merge_dicts
 
@@ -229,6 +230,20 @@ class PlanReview(BaseModel):
         default=None, description="Replace the plan's batches (only with approve=true)."
     )
     note: str = Field(default="", max_length=2_000)
+
+    @model_validator(mode="after")
+    def _runnable_batches(self) -> PlanReview:
+        """An edited plan is checked like a planner's: it must be able to run."""
+        if self.batches is None:
+            return self
+        if not self.approve:
+            raise ValueError("batches: only an approved plan can be edited")
+        if not self.batches or not all(self.batches):
+            raise ValueError("batches: give at least one batch, and a worker in every batch")
+        names = [name for batch in self.batches for name in batch]
+        if repeated := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"batches: a worker runs once; repeated: {', '.join(repeated)}")
+        return self
 
 
 @cache

@@ -140,3 +140,11 @@ def json_tail(output: str) -> Any:
     import json
 
     return json.loads(output.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def server_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Python >= 3.12 environment with Aegra and this project, for `mas serve`."""
+    from tests.servers import build_server_python
+
+    return build_server_python(tmp_path_factory.mktemp("server-python"))

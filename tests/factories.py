@@ -5,6 +5,7 @@ MAS_TEST_SCRIPT   path of a JSON script: {agent: reply | [replies]}, where a rep
                   {"raise": "ConnectionError" | "ValueError", "message": "..."}
 MAS_TEST_DELAYS   JSON {agent: seconds} ("*" for every agent)
 MAS_TEST_CALL_LOG path of a file that gets one line per model call (the agent's name)
+MAS_TEST_CALL_TRACE path of a file that gets "start|end AGENT THREAD PID TIME" per call
 MAS_TEST_CLASSIFY "module:function" naming the agent of a system prompt (default: the
                   supervisor's agents, tests.scripted.supervisor_agent)
 """
@@ -61,4 +62,5 @@ def scripted_from_env() -> ScriptedChatModel:
         classify=classifier_from_env(),
         delays=json.loads(os.environ.get("MAS_TEST_DELAYS", "{}")),
         log_path=os.environ.get("MAS_TEST_CALL_LOG"),
+        trace_path=os.environ.get("MAS_TEST_CALL_TRACE"),
     )

@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,9 @@ class ScriptedChatModel(BaseChatModel):
     classify: Callable[[str], str] = supervisor_agent
     delays: dict[str, float] = Field(default_factory=dict)
     log_path: str | None = None
+    # Every call's start and end with its thread and process, for crash tests that must
+    # tell a call in flight at a kill from one that had finished.
+    trace_path: str | None = None
     calls: list[str] = Field(default_factory=list)
     steps: list[tuple[str, int | None]] = Field(default_factory=list)
     positions: dict[str, int] = Field(default_factory=dict)
@@ -80,6 +84,14 @@ class ScriptedChatModel(BaseChatModel):
         if self.log_path:
             with Path(self.log_path).open("a") as log:
                 log.write(f"{agent}\n")
+                log.flush()
+                os.fsync(log.fileno())
+
+    def _trace(self, event: str, agent: str, metadata: dict[str, Any]) -> None:
+        if self.trace_path:
+            with Path(self.trace_path).open("a") as log:
+                thread = metadata.get("thread_id", "-")
+                log.write(f"{event} {agent} {thread} {os.getpid()} {time.time():.3f}\n")
                 log.flush()
                 os.fsync(log.fileno())
 
@@ -127,9 +139,12 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         agent = self._agent(messages)
-        step = (run_manager.metadata or {}).get("langgraph_step") if run_manager else None
-        self.steps.append((agent, step))
+        metadata = (run_manager.metadata or {}) if run_manager else {}
+        self.steps.append((agent, metadata.get("langgraph_step")))
         self._record(agent)
+        self._trace("start", agent, metadata)
         if delay := self.delays.get(agent, self.delays.get("*", 0.0)):
             await asyncio.sleep(delay)
-        return self._result(self._next_reply(agent, messages), messages)
+        result = self._result(self._next_reply(agent, messages), messages)
+        self._trace("end", agent, metadata)
+        return result

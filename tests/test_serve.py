@@ -1,0 +1,169 @@
+"""`mas serve`: every pattern behind Aegra, the open Agent Protocol server, on the
+project's PostgreSQL, driven through the LangGraph SDK. Keys let people in, threads
+belong to whoever made them, the `mas` CLI sees the server's threads in the database
+and talks to the server itself with `--server`. Servers, and the Python 3.12
+environment they need, are started here from nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+
+from tests.conftest import json_tail, mas_cli, subprocess_env
+from tests.factories import encode
+from tests.scripts_mixed import CLASSIFY, mixed_script
+from tests.scripts_saga import order
+from tests.servers import Process, free_port, start_mas_serve
+from tests.test_saga_graph import rows
+
+MODEL = "factory:tests.factories:scripted_from_env"
+KEYS = {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789ab"}
+
+
+def serve_env(work: Path, server_python: Path, **extra: str) -> dict[str, str]:
+    (work / "script.json").write_text(encode(mixed_script()))
+    return subprocess_env(
+        MAS_SERVER_PYTHON=str(server_python),
+        MAS_MODEL=MODEL,
+        MAS_TEST_SCRIPT=str(work / "script.json"),
+        MAS_TEST_CLASSIFY=CLASSIFY,
+        MAS_API_KEYS=json.dumps(KEYS),
+        **extra,
+    )
+
+
+@pytest.fixture(scope="module")
+def server(server_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    work = tmp_path_factory.mktemp("serve")
+    process = start_mas_serve(serve_env(work, server_python), free_port(), work / "serve.log")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def client_of(server: Process, user: str | None) -> LangGraphClient:
+    headers = {"Authorization": f"Bearer {KEYS[user]}"} if user else None
+    return get_client(url=server.url, api_key=None, headers=headers)
+
+
+async def pending(client: LangGraphClient, thread_id: str) -> list[dict[str, Any]]:
+    state = await client.threads.get_state(thread_id)
+    return [i["value"] for task in state["tasks"] for i in task["interrupts"]]
+
+
+async def test_every_pattern_runs_through_the_sdk(server: Process) -> None:
+    alice = client_of(server, "alice")
+    cases = {
+        "supervisor": ({"task": "Queue or not?"}, lambda v: v["synthesis"]["confidence"] == 0.8),
+        "debate": ({"question": "Kafka?", "rounds": 1}, lambda v: v["verdict"]["winner"]),
+        "scenarios": (
+            {"skill": "rank", "base_size": 4},
+            lambda v: v["aggregate"]["scenarios"]["simple"]["status"] == "done",
+        ),
+        "saga": ({"order": order(order_id="S-1")}, lambda v: v["status"] == "completed"),
+    }
+    for pattern, (data, finished) in cases.items():
+        thread = await alice.threads.create()
+        values = await alice.runs.wait(thread["thread_id"], pattern, input=data)
+        assert finished(values), (pattern, values)
+
+
+async def test_an_invalid_answer_is_asked_again_then_the_saga_completes(server: Process) -> None:
+    alice = client_of(server, "alice")
+    thread = await alice.threads.create()
+    data = {"order": order(order_id="S-2"), "require_approval": ["charge_payment"]}
+    await alice.runs.wait(thread["thread_id"], "saga", input=data)
+    (asked,) = await pending(alice, thread["thread_id"])
+    assert asked["kind"] == "step_approval"
+    await alice.runs.wait(thread["thread_id"], "saga", command={"resume": {"approve": "perhaps"}})
+    (again,) = await pending(alice, thread["thread_id"])
+    assert again["error"].startswith("invalid answer: answer.approve")
+    values = await alice.runs.wait(
+        thread["thread_id"], "saga", command={"resume": {"approve": True}}
+    )
+    assert values["status"] == "completed"
+    tables = await rows(thread["thread_id"])
+    assert [len(tables[t]) for t in sorted(tables)] == [1, 1, 1, 1], "effects applied once"
+
+
+def test_nobody_gets_in_without_a_key(server: Process) -> None:
+    for headers in ({}, {"Authorization": "Bearer not-a-key-0123456789"}, {"Authorization": "x"}):
+        response = httpx.post(f"{server.url}/threads", json={}, headers=headers)
+        assert response.status_code == 401, response.text
+    assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+async def test_nobody_sees_another_users_threads(server: Process) -> None:
+    alice, bob = client_of(server, "alice"), client_of(server, "bob")
+    thread = await alice.threads.create()
+    data = {"question": "Kafka?", "rounds": 1, "strategy": "human"}
+    await alice.runs.wait(thread["thread_id"], "debate", input=data)
+    mine = thread["thread_id"]
+    assert (await alice.threads.get(mine))["metadata"]["owner"] == "alice"
+    assert mine not in {t["thread_id"] for t in await bob.threads.search(limit=100)}
+    for attempt in (
+        lambda: bob.threads.get(mine),
+        lambda: bob.threads.get_state(mine),
+        lambda: bob.runs.wait(mine, "debate", command={"resume": {"winner": "negative"}}),
+        lambda: bob.threads.delete(mine),
+    ):
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            await attempt()
+        assert refused.value.response.status_code == 404
+    assert (await pending(alice, mine))[0]["kind"] == "debate_decision", "untouched"
+    with pytest.raises(httpx.HTTPStatusError):  # graphs are the operator's
+        await bob.assistants.create("debate")
+
+
+async def test_the_cli_sees_server_threads_and_talks_to_the_server(server: Process) -> None:
+    alice = client_of(server, "alice")
+    thread = await alice.threads.create()
+    data = {"task": "Queue or not?", "review_plan": True}
+    await alice.runs.wait(thread["thread_id"], "supervisor", input=data)
+    served = thread["thread_id"]
+
+    # The database: the server's thread, with the server's status (the one source of truth).
+    listed = json.loads(mas_cli("threads", "--json").stdout)
+    row = next(r for r in listed if r["thread_id"] == served)
+    assert (row["pattern"], row["status"], row["served_by"], row["owner"]) == (
+        "supervisor", "interrupted", "server", "alice",
+    )  # fmt: skip
+    shown = json_tail(mas_cli("show", served, "--json").stdout)
+    assert shown["next"] == ["review_plan"] and shown["values"]["plan"]["source"] == "planner"
+    refused = mas_cli("resume", served, "--answer", '{"approve": true}')
+    assert refused.returncode == 1 and "run by the Agent Protocol server" in refused.stderr
+
+    # The server, through the SDK.
+    remote = ["--server", server.url, "--api-key", KEYS["alice"]]
+    resumed = mas_cli(*remote, "resume", served, "--answer", '{"approve": true}', "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json_tail(resumed.stdout)["values"]["synthesis"]["confidence"] == 0.8
+    ran = mas_cli(*remote, "run", "debate", "--input", '{"question": "q?", "rounds": 1}', "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert json_tail(ran.stdout)["values"]["verdict"]["winner"] == "negative"
+    mine = json.loads(mas_cli(*remote, "threads", "--json").stdout)
+    assert served in {t["thread_id"] for t in mine}
+    as_bob = mas_cli("--server", server.url, "--api-key", KEYS["bob"], "show", served)
+    assert as_bob.returncode == 1 and "no thread" in as_bob.stderr
+    no_key = mas_cli("--server", server.url, "threads")
+    assert no_key.returncode == 1 and "--api-key" in no_key.stderr
+    bad = mas_cli(*remote, "run", "debate", "--input", '{"question": "q?", "rounds": 9}')
+    assert bad.returncode == 1 and "rounds: Input should be less than or equal to 6" in bad.stderr
+
+
+def test_the_server_refuses_to_listen_beyond_loopback_without_keys(tmp_path: Path) -> None:
+    env = subprocess_env(MAS_API_KEYS="{}")
+    refused = mas_cli("serve", "--host", "0.0.0.0", "--port", str(free_port()), env=env)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        "error: refusing to serve on 0.0.0.0 without API keys: set MAS_API_KEYS "
+        '(e.g. \'{"alice": "<a long random key>"}\'), or serve on 127.0.0.1'
+    ]
