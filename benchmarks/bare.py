@@ -323,14 +323,16 @@ def bare_saga(checkpointer: Checkpointer = None) -> CompiledStateGraph[Any, Any,
     saga = order_saga(max_attempts=1, backoff_s=0.0, step_timeout_s=30.0, agent_timeout_s=30.0)
 
     async def open_saga(state: BareSagaState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-        await saga.prepare(runtime)
+        await saga.prepare(runtime, _thread_id(runtime), saga.saga_id(state))
         return {}
 
     def step_node(step: Any) -> Any:
         async def run(state: BareSagaState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-            thread_id = _thread_id(runtime)
-            key = f"{thread_id}:{step.name}:action"
-            call = EffectCall(thread_id, step.name, step.name, "action", key, state, runtime)  # type: ignore[arg-type]
+            thread_id, saga_id = _thread_id(runtime), saga.saga_id(state)
+            key = f"{saga_id}:{step.name}:action"
+            call = EffectCall(
+                thread_id, saga_id, step.name, step.name, "action", key, state, runtime
+            )  # type: ignore[arg-type]
             outcome = await step.action(call)
             return {"effects": {step.name: outcome.detail}}
 

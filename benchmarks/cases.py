@@ -4,6 +4,7 @@ benchmarks so they all measure the same runs."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,10 @@ class Case:
 
     @property
     def state_input(self) -> dict[str, Any]:
-        return get_pattern(self.name).parse(self.raw_input)[0]
+        data = self.raw_input
+        if "order" in data:  # an order has one saga: every run fulfils a new one
+            data = {**data, "order": {**data["order"], "order_id": f"B-{uuid.uuid4().hex[:10]}"}}
+        return get_pattern(self.name).parse(data)[0]
 
 
 def scripted(script: dict[str, Any], classify: Any = None, delay: float = 0.0) -> ScriptedChatModel:

@@ -18,3 +18,15 @@ class ThreadLocked(CheckpointError):
             "wait for it to finish (see `mas threads`)"
         )
         self.thread_id = thread_id
+
+
+class LockLostError(CheckpointError):
+    """The connection holding a thread's lock dropped: another process may take the thread
+    over, so the run must stop writing."""
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(
+            f"lost the lock on thread {thread_id}: its connection to PostgreSQL dropped, so "
+            "another process could take the thread over; the run stopped before writing more"
+        )
+        self.thread_id = thread_id

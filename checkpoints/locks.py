@@ -3,20 +3,37 @@
 The lock is session-level on a dedicated connection, so it is released the
 moment its holder exits or is killed (the server ends the session), and a
 crashed run never leaves a thread locked.
+
+The other side of that coin: if the connection drops (a network blip, a NAT that
+forgot it, `idle_session_timeout`, a failover), the lock is gone while the run goes
+on, and another process may take the thread over. So a run confirms its lock before
+every checkpoint write (the saver calls `confirm`), and stops, with a one-line error,
+as soon as the lock is lost. One round trip confirms every thread the connection
+holds, and concurrent runs share it (whoever waits for a ping that started after it
+asked takes that ping's answer).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import psycopg
 
-from checkpoints.errors import ThreadLocked
+from checkpoints.errors import LockLostError, ThreadLocked
 from checkpoints.schema import thread_lock_key
+
+# TCP keepalives find a silently dead peer (a NAT, a failover) even between queries.
+KEEPALIVES: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 class ThreadLocks:
@@ -33,20 +50,63 @@ class ThreadLocks:
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._mutex = asyncio.Lock()  # one statement at a time on the shared connection
         self._held: set[str] = set()
+        self._lost: set[str] = set()  # held when the connection dropped
+        self._confirmed_from = 0.0  # when the last good ping was sent
 
     async def open(self) -> None:
-        self._conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
+        self._conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True, **KEEPALIVES)
 
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()  # releases every lock this process holds
 
-    async def _execute(self, sql: str, key: int) -> bool:
-        assert self._conn is not None, "ThreadLocks used before open()"
+    def _dropped(self, keeping: str | None = None) -> None:
+        """The connection is gone, and with it every lock it held (but `keeping`'s, which
+        is only being taken)."""
+        self._lost |= self._held - {keeping}
+
+    async def _execute(self, sql: str, key: int, *, taking: str | None = None) -> bool:
+        """Run a lock statement. Taking a lock survives a connection that died while idle
+        (idle_session_timeout, a NAT): the locks it held are marked lost, and the new
+        lock is taken on a new session."""
         async with self._mutex:
-            cur = await self._conn.execute(sql, (key,))
-            row = await cur.fetchone()
-        return bool(row and row[0])
+            for attempt in (1, 2):
+                assert self._conn is not None, "ThreadLocks used before open()"
+                try:
+                    if self._conn.closed or self._conn.broken:
+                        raise psycopg.OperationalError("the lock connection is closed")
+                    cur = await self._conn.execute(sql, (key,))
+                    row = await cur.fetchone()
+                    return bool(row and row[0])
+                except psycopg.OperationalError:
+                    self._dropped(keeping=taking)
+                    if taking is None or attempt == 2:
+                        raise
+                    with contextlib.suppress(psycopg.Error):
+                        await self._conn.close()
+                    await self.open()
+        raise AssertionError("unreachable")
+
+    async def confirm(self, thread_id: str) -> None:
+        """Raise `LockLostError` if this process no longer holds `thread_id`'s lock."""
+        if thread_id not in self._held:
+            return  # not a run of this process (e.g. an admin read)
+        if thread_id in self._lost:
+            raise LockLostError(thread_id)
+        asked = time.monotonic()
+        async with self._mutex:
+            if self._confirmed_from >= asked:
+                return  # a ping sent after we asked came back: the session lives
+            if thread_id in self._lost:
+                raise LockLostError(thread_id)
+            assert self._conn is not None
+            sent = time.monotonic()
+            try:
+                await self._conn.execute("SELECT 1")
+            except psycopg.Error:
+                self._dropped()
+                raise LockLostError(thread_id) from None
+            self._confirmed_from = sent
 
     async def _release(self, key: int) -> None:
         with contextlib.suppress(psycopg.Error):  # a dead session took its locks with it
@@ -56,18 +116,20 @@ class ThreadLocks:
     async def hold(self, thread_id: str) -> AsyncIterator[None]:
         """Hold the thread's lock for the block, or raise `ThreadLocked` at once."""
         key = thread_lock_key(thread_id)
-        if thread_id in self._held:
+        if thread_id in self._held:  # session locks are re-entrant: refuse it here
             raise ThreadLocked(thread_id)
         self._held.add(thread_id)
         try:
-            if not await self._execute("SELECT pg_try_advisory_lock(%s)", key):
+            if not await self._execute("SELECT pg_try_advisory_lock(%s)", key, taking=thread_id):
                 raise ThreadLocked(thread_id)
             try:
                 yield
             finally:
-                await self._release(key)
+                if thread_id not in self._lost:
+                    await self._release(key)
         finally:
             self._held.discard(thread_id)
+            self._lost.discard(thread_id)
 
 
 @contextmanager

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import psycopg
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row
@@ -77,46 +79,92 @@ def _unavailable(dsn: str, error: BaseException) -> DatabaseUnavailable:
 
 
 SETUP_POLL_S = 0.1
+SETUP_DEADLINE_S = 120.0
 
 
-def _setup(saver: PostgresSaver, pool: ConnectionPool[Any], dsn: str) -> None:
+def _setup_stuck(dsn: str) -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        f"another process has been setting up the tables at {redact_dsn(dsn)} for "
+        f"{SETUP_DEADLINE_S:g} s; if none is, a session still holds the setup lock "
+        "(see pg_locks); try again once it is gone"
+    )
+
+
+# The setup lock is held on a connection of its own, outside the pool, because setup()
+# takes a pooled connection itself: with a pool of one, holding the lock on a pooled
+# connection would leave setup() waiting forever. It is polled, never waited on: a
+# waiter blocked inside pg_advisory_lock holds a snapshot, and the holder's CREATE INDEX
+# CONCURRENTLY waits for every snapshot to end, a deadlock across two connections that
+# PostgreSQL cannot detect.
+def _setup(saver: PostgresSaver, dsn: str) -> None:
     if dsn in _prepared:
         return
-    # Two processes setting up a fresh database at once would race on CREATE TABLE;
-    # the lock is held on its own connection because setup() takes the saver's.
-    with pool.connection() as conn:
-        # Poll with pg_try_advisory_lock: a waiter blocked inside pg_advisory_lock holds a
-        # snapshot, and the holder's CREATE INDEX CONCURRENTLY waits for every snapshot
-        # to end, a deadlock across two connections that PostgreSQL cannot detect.
-        while not conn.execute(
+    with psycopg.Connection.connect(dsn, autocommit=True, row_factory=dict_row) as lock:
+        deadline = time.monotonic() + SETUP_DEADLINE_S
+        while not lock.execute(
             "SELECT pg_try_advisory_lock(%s) AS locked", (SETUP_LOCK_KEY,)
-        ).fetchone()["locked"]:
+        ).fetchone()["locked"]:  # type: ignore[index]
+            if time.monotonic() > deadline:
+                raise _setup_stuck(dsn)
             time.sleep(SETUP_POLL_S)
-        try:
-            saver.setup()
-            ensure_mas_tables(conn.cursor())
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK_KEY,))
+        saver.setup()
+        ensure_mas_tables(lock.cursor())
     _prepared.add(dsn)
 
 
-async def _asetup(saver: AsyncPostgresSaver, pool: AsyncConnectionPool[Any], dsn: str) -> None:
+async def _asetup(saver: AsyncPostgresSaver, dsn: str) -> None:
     if dsn in _prepared:
         return
-    async with pool.connection() as conn:
-        # Polling, not waiting in pg_advisory_lock: see _setup.
+    async with await psycopg.AsyncConnection.connect(
+        dsn, autocommit=True, row_factory=dict_row
+    ) as lock:
+        deadline = time.monotonic() + SETUP_DEADLINE_S
         while True:
-            cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS locked", (SETUP_LOCK_KEY,))
+            cur = await lock.execute("SELECT pg_try_advisory_lock(%s) AS locked", (SETUP_LOCK_KEY,))
             row = await cur.fetchone()
             if row is not None and row["locked"]:
                 break
+            if time.monotonic() > deadline:
+                raise _setup_stuck(dsn)
             await asyncio.sleep(SETUP_POLL_S)
-        try:
-            await saver.setup()
-            await ensure_mas_tables(conn.cursor())
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK_KEY,))
+        await saver.setup()
+        await ensure_mas_tables(lock.cursor())
     _prepared.add(dsn)
+
+
+WriteGuard = Callable[[str], Awaitable[None]]
+
+
+class GuardedAsyncPostgresSaver(AsyncPostgresSaver):
+    """LangGraph's async Postgres saver that lets its owner veto every write: the runner
+    confirms, before each checkpoint and each task's writes, that it still holds the
+    thread's lock (checkpoints/locks.py), so a run that lost it writes nothing more."""
+
+    guard: WriteGuard | None = None
+
+    async def _confirm(self, config: RunnableConfig) -> None:
+        if self.guard is not None:
+            await self.guard(str(config["configurable"]["thread_id"]))
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        await self._confirm(config)
+        return await super().aput(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await self._confirm(config)
+        await super().aput_writes(config, writes, task_id, task_path)
 
 
 def check_reachable(dsn: str) -> None:
@@ -164,14 +212,14 @@ def open_saver(dsn: str | None = None, *, max_size: int = 10) -> Iterator[Postgr
         raise _unavailable(url, error) from None
     with pool:
         saver = PostgresSaver(pool)
-        _setup(saver, pool, url)
+        _setup(saver, url)
         yield saver
 
 
 @asynccontextmanager
 async def open_async_saver(
     dsn: str | None = None, *, max_size: int = 10
-) -> AsyncIterator[AsyncPostgresSaver]:
+) -> AsyncIterator[GuardedAsyncPostgresSaver]:
     """A set-up `AsyncPostgresSaver` on an async pool shared by every graph run on it."""
     url = resolve_dsn(dsn)
     await asyncio.to_thread(check_reachable, url)
@@ -184,6 +232,6 @@ async def open_async_saver(
         await pool.close()
         raise _unavailable(url, error) from None
     async with pool:
-        saver = AsyncPostgresSaver(pool)
-        await _asetup(saver, pool, url)
+        saver = GuardedAsyncPostgresSaver(pool)
+        await _asetup(saver, url)
         yield saver

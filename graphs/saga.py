@@ -1,8 +1,10 @@
 """The saga pattern: steps with side effects run in order; when one still fails after
 its retries, every completed step is undone in reverse order by its compensation.
 
-    open_saga -> [await_approval] -> risk_check -> [await_approval] -> reserve_inventory
+    open_saga -> [approval] -> risk_check -> [approval] -> reserve_inventory
       -> charge_payment -> schedule_shipping -> finish_saga                 (completed)
+    ([approval]: request_approval, which records when a person was asked, then
+     await_approval, which waits for the answer)
     any step's retries spent (its error handler), or an approval rejected:
       -> cancel_shipment -> refund_payment -> release_reservation -> finish_saga  (compensated)
     a compensation's retries spent (its error handler):
@@ -26,12 +28,17 @@ Delivery guarantees, precisely:
   and an LLM call inside one (the risk check) may be repeated if the kill comes
   before its decision is recorded.
 - The effect is effectively-once. Each action and compensation gets the
-  idempotency key `f"{thread_id}:{step}:{action|compensation}"`, stored in a
+  idempotency key `f"{saga_id}:{step}:{action|compensation}"`, where the saga id
+  names what the saga acts on (`order:<order_id>`), stored in a
   UNIQUE column of the row that *is* the effect, written by one
   `INSERT ... ON CONFLICT DO NOTHING` statement. A re-execution finds the row,
   applies nothing, and returns the recorded row (marked `replayed`), whether the
   first execution was cut off before or after its commit. A compensation's row
   is only written when its action's row exists, so undoing is exact too.
+- One saga per order, one order per thread: before its first step a saga refuses a
+  thread that already applied another order's effects (a thread id reused after
+  `mas delete` would replay them) and an order that already has a saga on another
+  thread (it would be charged twice).
 - What the key does not cover: effects outside those tables (e.g. a real payment
   provider) are effectively-once only if that provider honours the same key.
 
@@ -55,6 +62,7 @@ from nodes.saga import (
     AWAIT_APPROVAL,
     AWAIT_OPERATOR,
     FINISH,
+    REQUEST_APPROVAL,
     Saga,
     action_failed_handler,
     action_node,
@@ -68,6 +76,7 @@ from nodes.saga import (
     next_action,
     next_compensation,
     prepare_node,
+    request_node,
 )
 from state.saga import SagaInput, SagaOptions, SagaState
 
@@ -108,6 +117,7 @@ def build_saga(
         retry_policy=first.retry,
         timeout=first.timeout_s,
     )
+    builder.add_node(REQUEST_APPROVAL, request_node(saga))
     builder.add_node(
         AWAIT_APPROVAL,
         approval_node(saga),
@@ -123,18 +133,18 @@ def build_saga(
         after = actions[index + 1] if index + 1 < len(actions) else FINISH
         builder.add_node(
             step.name,
-            with_default_context(action_node(step), default),
+            with_default_context(action_node(saga, step), default),
             retry_policy=step.retry,
             timeout=step.timeout_s,
             error_handler=action_failed_handler(saga, step),
             destinations={**{node: "failed" for node in undo}, FINISH: "failed"},
         )
-        builder.add_conditional_edges(step.name, route_forward, [after, AWAIT_APPROVAL])
+        builder.add_conditional_edges(step.name, route_forward, [after, REQUEST_APPROVAL])
         if step.compensation_node is None:
             continue
         builder.add_node(
             step.compensation_node,
-            with_default_context(compensation_node(step), default),
+            with_default_context(compensation_node(saga, step), default),
             retry_policy=step.retry,
             timeout=step.timeout_s,
             error_handler=compensation_failed_handler(step),
@@ -150,7 +160,8 @@ def build_saga(
     builder.add_node(FINISH, finish_saga)
 
     builder.add_edge(START, PREPARE)
-    builder.add_conditional_edges(PREPARE, route_forward, [actions[0], AWAIT_APPROVAL])
+    builder.add_conditional_edges(PREPARE, route_forward, [actions[0], REQUEST_APPROVAL])
+    builder.add_edge(REQUEST_APPROVAL, AWAIT_APPROVAL)
     builder.set_finish_point(FINISH)
     return builder.compile(checkpointer=checkpointer, name=name)
 

@@ -4,14 +4,21 @@ It speaks the same `format=<json schema>` keyword as ChatOllama, which
 llama.cpp turns into a grammar, so structured agents constrain decoding the
 same way on both providers. One llama.cpp context is not safe to share between
 threads, so calls on one model instance are serialised.
+
+Generation is synchronous C code in a worker thread, which cancelling the awaiting
+task does not stop. So an async call hands the thread a flag that a node timeout or a
+cancelled run sets, and the generation checks it at every token (and before it starts,
+if it was still waiting for the model): a timed-out call gives the model back at once
+instead of holding it, and the next call, until its last token.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
@@ -85,12 +92,40 @@ class ChatLlamaCpp(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        return self._complete(messages, stop, threading.Event(), **kwargs)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        cancelled = threading.Event()
+        try:
+            return await asyncio.to_thread(self._complete, messages, stop, cancelled, **kwargs)
+        finally:
+            cancelled.set()  # a timeout or a cancelled run: stop at the next token
+
+    def _complete(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        cancelled: threading.Event,
+        **kwargs: Any,
+    ) -> ChatResult:
+        """Generate, streaming token by token so a cancelled call can stop between two."""
         schema = kwargs.get("format")
         response_format = (
             {"type": "json_object", "schema": grammar_safe(schema)} if schema else None
         )
+        pieces: list[str] = []
+        finish = None
         with self._lock:
-            out = self._load().create_chat_completion(
+            if cancelled.is_set():  # given up while waiting for the model
+                raise GenerationCancelledError()
+            llama = self._load()
+            chunks = llama.create_chat_completion(
                 messages=self._chat_messages(messages),
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
@@ -99,16 +134,31 @@ class ChatLlamaCpp(BaseChatModel):
                 response_format=response_format,
                 stop=stop,
                 seed=self.seed,
+                stream=True,
             )
-        choice = out["choices"][0]
-        usage = out.get("usage") or {}
+            try:
+                for chunk in chunks:
+                    if cancelled.is_set():
+                        raise GenerationCancelledError()
+                    choice = chunk["choices"][0]
+                    if piece := choice["delta"].get("content"):
+                        pieces.append(piece)
+                    finish = choice.get("finish_reason") or finish
+            finally:
+                chunks.close()  # stops the generation
+            # A stream reports no usage: a piece is a token, and the context holds the
+            # prompt and every generated token but the last.
+            generated = self.max_tokens if finish == "length" else len(pieces)
+            prompt = max(llama.n_tokens + 1 - generated, 0)
         message = AIMessage(
-            content=choice["message"].get("content") or "",
+            content="".join(pieces),
             usage_metadata=UsageMetadata(
-                input_tokens=usage.get("prompt_tokens", 0),
-                output_tokens=usage.get("completion_tokens", 0),
-                total_tokens=usage.get("total_tokens", 0),
+                input_tokens=prompt, output_tokens=generated, total_tokens=prompt + generated
             ),
-            response_metadata={"finish_reason": choice.get("finish_reason")},
+            response_metadata={"finish_reason": finish},
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+class GenerationCancelledError(Exception):
+    """The call that asked for this generation timed out or was cancelled."""

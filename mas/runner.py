@@ -28,6 +28,7 @@ from langgraph.types import Command
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from checkpoints.admin import aget_thread, arecord_run_end, arecord_run_start
+from checkpoints.errors import LockLostError
 from checkpoints.locks import ThreadLocks
 from checkpoints.savers import aconnection, open_async_saver, resolve_dsn
 from mas.errors import (
@@ -118,6 +119,8 @@ def _failure(error: Exception, thread_id: str, settings: Settings) -> RunFailedE
         reason = str(ollama_unreachable(settings.ollama_host, error))
     elif isinstance(error, psycopg.OperationalError):
         reason = f"lost the connection to PostgreSQL ({str(error).splitlines()[0]})"
+    elif isinstance(error, LockLostError):
+        reason = str(error)
     else:
         reason = f"{type(error).__name__}: {' '.join(str(error).split())}"
     return RunFailedError(
@@ -165,6 +168,8 @@ def prepare_run(
     spec = get_pattern(pattern)
     state_input, options = spec.parse(input)
     settings = get_settings()
+    # The input's own model choices first: a bad one is the input's fault, and names it.
+    role_models = _role_models(spec, state_input, settings)
     chat_model, model_spec = _model(model, settings)
     return PreparedRun(
         pattern=spec,
@@ -173,8 +178,20 @@ def prepare_run(
         thread_id=thread_id or new_thread_id(pattern),
         model=chat_model,
         model_spec=model_spec,
-        role_models=_role_models(spec, state_input, settings),
+        role_models=role_models,
     )
+
+
+async def aprepare_run(
+    pattern: str,
+    input: dict[str, Any],
+    *,
+    thread_id: str | None = None,
+    model: BaseChatModel | str | None = None,
+) -> PreparedRun:
+    """`prepare_run` off the event loop: making a model may do I/O (an Ollama spec asks
+    the server whether it has the model)."""
+    return await asyncio.to_thread(prepare_run, pattern, input, thread_id=thread_id, model=model)
 
 
 class Runner:
@@ -210,8 +227,14 @@ class Runner:
             open_async_saver(url, max_size=self._pool_size or settings.pool_size)
         )
         self._locks = ThreadLocks(url)
-        await self._locks.open()
+        try:
+            await self._locks.open()
+        except BaseException:
+            await self._stack.aclose()  # the pool is open: close it, do not leak it
+            raise
         self._stack.push_async_callback(self._locks.close)
+        # No checkpoint is written for a thread whose lock this process lost.
+        self.saver.guard = self._locks.confirm
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -227,7 +250,7 @@ class Runner:
         on_event: OnEvent | None = None,
     ) -> RunResult:
         """Start a new run of `pattern` on `input`; returns its final state."""
-        prepared = prepare_run(pattern, input, thread_id=thread_id, model=model)
+        prepared = await aprepare_run(pattern, input, thread_id=thread_id, model=model)
         return await self.start(prepared, on_event=on_event)
 
     async def start(self, run: PreparedRun, *, on_event: OnEvent | None = None) -> RunResult:
@@ -271,22 +294,34 @@ class Runner:
             spec = get_pattern(record.pattern)
             graph = self._graph(spec, record.options)
             state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
-            graph_input = _resume_input(spec, thread_id, state.interrupts, state.next, answer)
+            if settled := _settled_status(state.interrupts, state.tasks, answer):
+                # Killed after its last checkpoint but before the registry heard: the
+                # checkpoint is the truth, so say so there before anything else.
+                if record.status != settled:
+                    await self._record_end(thread_id, settled, None)
+                if settled == "done" and record.status != "done":
+                    return RunResult(
+                        state.values, thread_id=thread_id, status="done", interrupts=[]
+                    )
+            graph_input = _resume_input(spec, thread_id, state.interrupts, state.tasks, answer)
+            # Making a model may do I/O (an Ollama spec asks the server): off the loop.
             if model is not None:
-                chat_model, model_spec = _model(model, settings)
+                chat_model, model_spec = await asyncio.to_thread(_model, model, settings)
             elif record.model_spec is None:
                 raise ModelSpecError(
                     f"thread {thread_id} was started with a model object; pass model= to resume it"
                 )
             else:
-                chat_model, model_spec = stored_model(record.model_spec), record.model_spec
+                chat_model = await asyncio.to_thread(stored_model, record.model_spec)
+                model_spec = record.model_spec
+            role_models = await asyncio.to_thread(_role_models, spec, state.values, settings)
             return await self._drive(
                 graph,
                 graph_input,
                 pattern=spec,
                 thread_id=thread_id,
                 model=chat_model,
-                role_models=_role_models(spec, state.values, settings),
+                role_models=role_models,
                 model_spec=model_spec,
                 options=record.options,
                 on_event=on_event,
@@ -354,8 +389,22 @@ class Runner:
             logger.warning("could not record the end of %s's run: %s", thread_id, error)
 
 
+def _settled_status(
+    interrupts: Any, tasks: tuple[Any, ...], answer: Any
+) -> Literal["done", "interrupted"] | None:
+    """Where a thread stands when resuming it has nothing to run: finished, or waiting
+    for an answer that was not given; None when there is work to continue.
+
+    Finished means the last checkpoint has no tasks at all. `StateSnapshot.next` is not
+    enough: it leaves out tasks whose writes were saved, and a process killed after a
+    superstep's writes but before the next checkpoint leaves exactly that."""
+    if interrupts:
+        return "interrupted" if answer is None else None
+    return None if tasks else "done"
+
+
 def _resume_input(
-    pattern: Pattern, thread_id: str, interrupts: Any, next_nodes: tuple[str, ...], answer: Any
+    pattern: Pattern, thread_id: str, interrupts: Any, tasks: tuple[Any, ...], answer: Any
 ) -> Any:
     """What to feed the graph on resume: the validated answer to a pending interrupt,
     or nothing (continue from the last checkpoint)."""
@@ -367,7 +416,7 @@ def _resume_input(
                 "pass one with --answer JSON"
             )
         return Command(resume=pattern.answer(interrupts[0].value, answer))
-    if not next_nodes:
+    if not tasks:
         raise ThreadFinishedError(thread_id)
     if answer is not None:
         raise ResumeAnswerError(f"thread {thread_id} is not waiting for an answer")
@@ -388,7 +437,9 @@ async def arun(
     Input and models are validated before anything touches the database.
     """
     return await astart(
-        prepare_run(pattern, input, thread_id=thread_id, model=model), dsn=dsn, on_event=on_event
+        await aprepare_run(pattern, input, thread_id=thread_id, model=model),
+        dsn=dsn,
+        on_event=on_event,
     )
 
 

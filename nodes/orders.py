@@ -20,7 +20,7 @@ input can.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
@@ -118,13 +118,54 @@ async def create_order_tables(conn: AsyncConnection[Any]) -> None:
 _prepared_pools: weakref.WeakSet[AsyncConnectionPool[Any]] = weakref.WeakSet()
 
 
-async def prepare_order_tables(runtime: Runtime[AgentContext]) -> None:
+# An effect row of this thread for another order, or of this order on another thread.
+CROSSED_SQL = """
+SELECT thread_id, order_id FROM (
+    SELECT thread_id, order_id FROM order_risk_checks
+    UNION ALL SELECT thread_id, order_id FROM order_reservations
+    UNION ALL SELECT thread_id, order_id FROM order_payments
+    UNION ALL SELECT thread_id, order_id FROM order_shipments
+) effects
+WHERE (thread_id = %(thread_id)s) <> (order_id = %(order_id)s)
+LIMIT 1
+"""
+
+
+class SagaConflictError(ValueError):
+    """A thread and an order that belong to different sagas (not worth retrying)."""
+
+
+def order_saga_id(state: Mapping[str, Any]) -> str:
+    """An order saga's id: the order, so its effects happen once whichever thread runs it."""
+    return f"order:{state['order']['order_id']}"
+
+
+async def prepare_order_tables(
+    runtime: Runtime[AgentContext], thread_id: str, saga_id: str
+) -> None:
+    """Create the tables (once per database per process), then refuse to mix sagas: a
+    thread id reused for another order (e.g. after `mas delete`) would replay the old
+    order's effects, and an order started again on a new thread would be charged twice."""
     pool = await agent_context(runtime).database()
-    if pool in _prepared_pools:
-        return
     async with pool.connection() as conn:
-        await create_order_tables(conn)
-    _prepared_pools.add(pool)
+        if pool not in _prepared_pools:
+            await create_order_tables(conn)
+            _prepared_pools.add(pool)
+        order_id = saga_id.removeprefix("order:")
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(CROSSED_SQL, {"thread_id": thread_id, "order_id": order_id})
+            crossed = await cur.fetchone()
+    if crossed is None:
+        return
+    if crossed["thread_id"] == thread_id:
+        raise SagaConflictError(
+            f"thread {thread_id} already applied effects for order {crossed['order_id']}; a "
+            "thread runs one order's saga: start this order on a new thread id"
+        )
+    raise SagaConflictError(
+        f"order {order_id} already has a saga on thread {crossed['thread_id']}: continue it "
+        f"with `mas resume {crossed['thread_id']}`, or give this order a new order_id"
+    )
 
 
 async def order_rows(conn: AsyncConnection[Any], thread_id: str) -> dict[str, list[dict[str, Any]]]:
@@ -376,4 +417,5 @@ def order_saga(
         ),
         prepare=prepare_order_tables,
         input_schema=SagaInput,
+        saga_id=order_saga_id,
     )

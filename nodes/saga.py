@@ -10,7 +10,7 @@ next (see graphs/saga.py). Retries and timeouts live on the nodes, not in loops.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -37,6 +37,7 @@ from state.saga import (
 )
 
 FINISH = "finish_saga"
+REQUEST_APPROVAL = "request_approval"
 AWAIT_APPROVAL = "await_approval"
 AWAIT_OPERATOR = "await_operator"
 
@@ -74,6 +75,7 @@ class EffectCall:
     """What an action or compensation gets: its key, the saga state and the run context."""
 
     thread_id: str
+    saga_id: str
     step: str
     node: str
     phase: Phase
@@ -84,7 +86,7 @@ class EffectCall:
     @property
     def action_key(self) -> str:
         """The key of the step's action: a compensation undoes exactly that effect."""
-        return idempotency_key(self.thread_id, self.step, "action")
+        return idempotency_key(self.saga_id, self.step, "action")
 
 
 @dataclass(frozen=True)
@@ -112,10 +114,14 @@ class SagaStep:
 @dataclass(frozen=True)
 class Saga:
     steps: tuple[SagaStep, ...]
-    # idempotent setup before the first step, e.g. creating the effect tables
-    prepare: Callable[[Runtime[AgentContext]], Awaitable[None]]
+    # idempotent setup before the first step (creating the effect tables) and the check
+    # that this thread may run this saga: (runtime, thread id, saga id)
+    prepare: Callable[[Runtime[AgentContext], str, str], Awaitable[None]]
     # what a run's input must look like (checked in the first node, for server clients)
     input_schema: type[BaseModel]
+    # what the effects are keyed by: the business object the saga acts on (an order),
+    # so one order's effects happen once whatever thread runs it
+    saga_id: Callable[[Mapping[str, Any]], str]
     step_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -128,8 +134,8 @@ class Saga:
         return [s.compensation_node for s in self.steps if s.compensation_node]
 
 
-def idempotency_key(thread_id: str, step: str, phase: Phase) -> str:
-    return f"{thread_id}:{step}:{phase}"
+def idempotency_key(saga_id: str, step: str, phase: Phase) -> str:
+    return f"{saga_id}:{step}:{phase}"
 
 
 def now() -> str:
@@ -175,6 +181,7 @@ def describe(detail: dict[str, Any]) -> str:
 
 
 async def _attempt(
+    saga: Saga,
     fn: EffectFn,
     step: str,
     node: str,
@@ -187,10 +194,11 @@ async def _attempt(
     attempt = node_attempt(runtime)
     started_at = _timestamp(info.node_first_attempt_time if info else None)
     thread_id = _thread_id(runtime)
-    key = idempotency_key(thread_id, step, phase)
+    saga_id = saga.saga_id(state)
+    key = idempotency_key(saga_id, step, phase)
     runtime.stream_writer({"node": node, "step": step, "event": "started", "attempt": attempt})
     try:
-        outcome = await fn(EffectCall(thread_id, step, node, phase, key, state, runtime))
+        outcome = await fn(EffectCall(thread_id, saga_id, step, node, phase, key, state, runtime))
     except Exception as error:  # a timeout's cancellation is not an Exception: it passes
         raise StepAttemptError(error, attempt=attempt, started_at=started_at) from error
     return (
@@ -208,16 +216,16 @@ def prepare_node(saga: Saga) -> Callable[..., Awaitable[dict[str, Any]]]:
     async def open_saga(state: SagaState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         """Validate the input (a server's client sends it straight here), then prepare."""
         data = validated_input("saga", saga.input_schema, input_fields(saga.input_schema, state))
-        await saga.prepare(runtime)
+        await saga.prepare(runtime, _thread_id(runtime), saga.saga_id(data.model_dump()))
         return {**data.model_dump(), "status": "running", "started_at": now()}
 
     return open_saga
 
 
-def action_node(step: SagaStep) -> Callable[..., Awaitable[dict[str, Any]]]:
+def action_node(saga: Saga, step: SagaStep) -> Callable[..., Awaitable[dict[str, Any]]]:
     async def run_action(state: SagaState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         outcome, effect, attempts, started_at = await _attempt(
-            step.action, step.name, step.name, "action", state, runtime
+            saga, step.action, step.name, step.name, "action", state, runtime
         )
         entry = _entry(
             step.name, step.name, "action", "succeeded",
@@ -235,13 +243,13 @@ def action_node(step: SagaStep) -> Callable[..., Awaitable[dict[str, Any]]]:
     return run_action
 
 
-def compensation_node(step: SagaStep) -> Callable[..., Awaitable[dict[str, Any]]]:
+def compensation_node(saga: Saga, step: SagaStep) -> Callable[..., Awaitable[dict[str, Any]]]:
     assert step.compensation is not None and step.compensation_node is not None
     compensate, node = step.compensation, step.compensation_node
 
     async def run_compensation(state: SagaState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         outcome, effect, attempts, started_at = await _attempt(
-            compensate, step.name, node, "compensation", state, runtime
+            saga, compensate, step.name, node, "compensation", state, runtime
         )
         entry = _entry(
             step.name, node, "compensation", "compensated",
@@ -348,7 +356,7 @@ def next_action(saga: Saga, state: SagaState) -> str:
     effects = state.get("effects", {})
     for name in saga.step_names:
         if name not in effects:
-            return AWAIT_APPROVAL if needs_approval(state, name) else name
+            return REQUEST_APPROVAL if needs_approval(state, name) else name
     return FINISH
 
 
@@ -357,11 +365,23 @@ def pending_step(saga: Saga, state: SagaState) -> str:
     return next(name for name in saga.step_names if name not in effects)
 
 
+def request_node(saga: Saga) -> Callable[..., dict[str, Any]]:
+    def request_approval(state: SagaState) -> dict[str, Any]:
+        """Record when a person was first asked: the node that waits for the answer runs
+        again when the answer comes (and after a crash), and must not move that time."""
+        step = pending_step(saga, state)
+        if step in state.get("approval_requested", {}):
+            return {}
+        return {"approval_requested": {step: now()}}
+
+    return request_approval
+
+
 def approval_node(saga: Saga) -> Callable[..., Command[Any]]:
     def await_approval(state: SagaState) -> Command[Any]:
         """Pause before a step that needs a person's approval; rejecting it compensates."""
         step = pending_step(saga, state)
-        asked_at = now()
+        asked_at = state.get("approval_requested", {}).get(step)
         answer = ask_person(
             {
                 "kind": "step_approval",

@@ -12,6 +12,7 @@ import copy
 import inspect
 import json
 import math
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
@@ -156,22 +157,41 @@ def input_spec(run: ScenarioRun) -> InputSpec:
     )
 
 
+class SkillStoppedError(Exception):
+    """A pure-Python skill's batch was stopped between two items (budget, timeout)."""
+
+
 async def timed_process(
     skill: Skill, items: list[Item], params: Any, model: BaseChatModel | None
 ) -> tuple[list[Any], float]:
     """The skill's outputs and their cost in seconds: wall clock for async skills,
-    the worker thread's CPU clock for pure-Python ones (see nodes/skills.py)."""
+    the worker thread's CPU clock for pure-Python ones (see nodes/skills.py).
+
+    A pure-Python skill runs one item at a time in a worker thread, which cancelling
+    the awaiting task cannot stop; so the thread checks, between items, whether the
+    batch was given up (its budget ran out, its node timed out, the run was
+    cancelled) and stops there, instead of computing on, and on retry in parallel
+    with its own next attempt, holding the thread's lock until the process exits."""
     if inspect.iscoroutinefunction(skill.process):
         started = time.perf_counter()
         outputs = await cast(Awaitable[list[Any]], skill.process(items, params, model))
         return outputs, time.perf_counter() - started
 
+    given_up = threading.Event()
+
     def work() -> tuple[list[Any], float]:
         started = time.thread_time()
-        outputs = cast(list[Any], skill.process(items, params, model))
+        outputs: list[Any] = []
+        for item in items:
+            if given_up.is_set():
+                raise SkillStoppedError()
+            outputs += cast(list[Any], skill.process([item], params, model))
         return outputs, time.thread_time() - started
 
-    return await asyncio.to_thread(work)
+    try:
+        return await asyncio.to_thread(work)
+    finally:
+        given_up.set()
 
 
 def _progress(runtime: Runtime[AgentContext], run: ScenarioRun, batch: int) -> None:

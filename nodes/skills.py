@@ -8,7 +8,9 @@ answered), so batch scores combine into a scenario's by an item-weighted mean.
 `process` is either `async def` (the skill waits on a model or I/O; it is timed by
 the wall clock) or a plain function (pure-Python work; it runs in a worker thread
 timed by that thread's CPU clock, so concurrent scenarios and other load on the
-machine do not distort scaling measurements).
+machine do not distort scaling measurements). A plain function is called one item at
+a time, so a budget or timeout stops it between two items: a thread cannot be
+stopped from outside.
 
 Input names a skill by its registered name only. Register your own with
 `register_skill(MySkill())` in Python, or, so every process (a `mas resume`, a

@@ -187,9 +187,10 @@ def child(argv: list[str]) -> int:
             print(json.dumps({"status": "done", "values": finished_state(argv[1])}, default=str))
             return 0
         if argv[0] == "run":
-            result = mas.run(
-                argv[1], json.loads(argv[3]), thread_id=argv[2], model=MODEL, on_event=log
-            )
+            data = json.loads(argv[3])
+            if "order" in data:  # an order has one saga: each thread fulfils its own
+                data["order"]["order_id"] = f"O-{argv[2]}"[:40]
+            result = mas.run(argv[1], data, thread_id=argv[2], model=MODEL, on_event=log)
         else:
             result = mas.resume(argv[1], model=MODEL, on_event=log)
     except MasError as error:

@@ -160,6 +160,8 @@ class SagaState(TypedDict, total=False):
     # steps an earlier step (the risk agent) asked a person to approve
     approval_required: Annotated[list[str], operator.add]
     approvals: Annotated[dict[str, ApprovalRecord], merge_dicts]
+    # step -> when a person was first asked to approve it
+    approval_requested: Annotated[dict[str, str], merge_dicts]
     failure: Failure | None
     # steps to undo, in the order to undo them (reverse of execution)
     to_compensate: list[str]

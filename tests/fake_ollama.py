@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,9 +19,15 @@ Responder = Callable[[list[dict[str, Any]]], str]
 
 
 class FakeOllama:
-    def __init__(self, responder: Responder, models: tuple[str, ...] = ("fake:latest",)) -> None:
+    def __init__(
+        self,
+        responder: Responder,
+        models: tuple[str, ...] = ("fake:latest",),
+        tags_delay_s: float = 0.0,
+    ) -> None:
         self.responder = responder
         self.models = models
+        self.tags_delay_s = tags_delay_s  # a slow server, for code that must not wait on it
         self.requests: list[dict[str, Any]] = []
 
 
@@ -39,6 +46,7 @@ def _handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             if self.path == "/api/tags":
+                time.sleep(fake.tags_delay_s)
                 self._send_json({"models": [{"name": m, "model": m} for m in fake.models]})
             else:
                 self._send_json({"error": "not found"}, 404)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 APPROVE = {"decision": "approve", "reason": "an ordinary order"}
@@ -14,8 +15,9 @@ def saga_agent(system: str) -> str:
 
 
 def order(**overrides: Any) -> dict[str, Any]:
+    """An order; a new order id each time, since an order has one saga (one thread)."""
     return {
-        "order_id": "A-1001",
+        "order_id": f"A-{uuid.uuid4().hex[:10]}",
         "customer": "Ada Lovelace",
         "sku": "BOOK-42",
         "quantity": 2,
@@ -41,14 +43,20 @@ def notebook_model() -> Any:
 
 
 def snapshot(tables: dict[str, list[dict[str, Any]]], thread_id: str) -> dict[str, list[Any]]:
-    """The rows minus what differs between threads anyway (ids, times, the thread id)."""
+    """The rows minus what differs between threads anyway (ids, times, the thread and its
+    order's id)."""
+    orders = {row["order_id"] for rows in tables.values() for row in rows}
+
+    def same(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        for order_id in orders:
+            value = value.replace(order_id, "<order>")
+        return value.replace(thread_id, "<thread>")
+
     return {
         table: [
-            {
-                k: (v.replace(thread_id, "<thread>") if isinstance(v, str) else v)
-                for k, v in row.items()
-                if k not in ("id", "created_at")
-            }
+            {k: same(v) for k, v in row.items() if k not in ("id", "created_at")}
             for row in table_rows
         ]
         for table, table_rows in tables.items()

@@ -47,13 +47,14 @@ async def test_twenty_mixed_threads_on_one_runner(pg_dsn: str) -> None:
         results = await asyncio.gather(
             *(runner.run(*inputs(i), model=mixed_model()) for i in range(20))
         )
-        # Each alone, one at a time, for comparison.
-        alone = [await runner.run(*inputs(i), model=mixed_model()) for i in range(4)]
+        # Each alone, one at a time, for comparison (the saga, whose order can run only
+        # once, is checked by its rows below).
+        alone = [await runner.run(*inputs(i), model=mixed_model()) for i in range(3)]
     assert [r.status for r in results] == ["done"] * 20
     assert len({r.thread_id for r in results}) == 20
     for index, result in enumerate(results):
         pattern, data = inputs(index)
-        if index < 4:
+        if index < 3:
             assert without_timings(dict(result), result.thread_id) == without_timings(
                 dict(alone[index]), alone[index].thread_id
             ), pattern
@@ -135,8 +136,12 @@ def test_two_processes_racing_to_resume_one_thread(tmp_path: Path, pg_dsn: str) 
     assert "error: " in last and (
         "already running" in last or "already finished" in last or "not waiting" in last
     ), loser
-    # Each effect row once: the loser applied nothing.
-    for table, table_rows in saga_rows(pg_dsn, thread_id).items():
-        unique = {json.dumps(row, sort_keys=True, default=str) for row in table_rows}
-        assert len(unique) == len(table_rows), table
+    # Each effect once: the loser applied nothing.
+    counts = {table: len(rows) for table, rows in saga_rows(pg_dsn, thread_id).items()}
+    assert counts == {
+        "order_risk_checks": 1,
+        "order_reservations": 1,
+        "order_payments": 1,
+        "order_shipments": 1,
+    }
     assert logged_calls(call_log) == ["risk_checker"]

@@ -95,14 +95,34 @@ def test_debater_or_judge_misbehaves(kind: str) -> None:
     assert_recorded(result)
 
 
-@pytest.mark.parametrize("kind", ["malformed", "empty", "transient error"])
-def test_saga_risk_check_misbehaves(kind: str) -> None:
+@pytest.mark.parametrize("kind", ["malformed", "empty"])
+def test_an_unreadable_risk_verdict_is_never_an_approval(kind: str) -> None:
+    """The safety rule: no readable approval, no money moved without a person."""
     model = ScriptedChatModel(
         script=scripted(saga_script(BAD_REPLIES[kind])),
         classify=saga_agent,
     )
     result = bounded(lambda: mas.run("saga", {"order": order(), **FAST}, model=model))
-    assert_recorded(result)
+    assert result.status == "interrupted"
+    (pending,) = result.interrupts
+    assert (pending["kind"], pending["step"]) == ("step_approval", "charge_payment")
+    decision = result["effects"]["risk_check"]["detail"]
+    assert decision["decision"] == "flag" and decision["reason"].startswith("risk agent failed")
+    assert "charge_payment" not in result["effects"]
+
+
+def test_a_risk_check_that_keeps_erroring_fails_the_step_not_the_safety_rule() -> None:
+    model = ScriptedChatModel(
+        script=scripted(saga_script(BAD_REPLIES["transient error"])),
+        classify=saga_agent,
+    )
+    result = bounded(lambda: mas.run("saga", {"order": order(), **FAST}, model=model))
+    assert not isinstance(result, MasError), result
+    # The risk check is the first step: failing it leaves nothing to undo, no money moved.
+    assert result["status"] == "compensated"
+    assert result["failure"]["step"] == "risk_check"
+    assert "ConnectionError" in result["failure"]["error"]
+    assert set(result["effects"]) == set()
 
 
 def test_unreachable_ollama_fails_before_any_work(monkeypatch: pytest.MonkeyPatch) -> None:

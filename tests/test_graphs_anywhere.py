@@ -21,12 +21,14 @@ from tests.scripts_mixed import any_agent, mixed_script
 from tests.scripts_saga import order
 from tests.scripts_supervisor import TEAM
 
-INPUTS: dict[str, dict[str, Any]] = {
-    "supervisor": {"task": "Queue or not?", "workers": TEAM},
-    "debate": {"question": "Run Kafka?", "rounds": 1},
-    "scenarios": {"skill": "rank", "base_size": 4},
-    "saga": {"order": order()},
-}
+
+def inputs(pattern: str) -> dict[str, Any]:
+    return {
+        "supervisor": {"task": "Queue or not?", "workers": TEAM},
+        "debate": {"question": "Run Kafka?", "rounds": 1},
+        "scenarios": {"skill": "rank", "base_size": 4},
+        "saga": {"order": order()},  # a new order each time: an order has one saga
+    }[pattern]
 
 
 def scripted() -> ScriptedChatModel:
@@ -48,7 +50,7 @@ async def test_every_graph_runs_on_its_defaults_with_an_empty_context(
     async with open_async_saver(pg_dsn) as saver:
         defaults = AgentContext(model=model, db=saver.conn)
         graph = get_pattern(pattern).build(InMemorySaver(), {"backoff_s": 0.0}, defaults=defaults)
-        values = await graph.ainvoke(INPUTS[pattern], config(), context=context)
+        values = await graph.ainvoke(inputs(pattern), config(), context=context)
     assert model.calls or pattern == "scenarios"
     done = {
         "supervisor": lambda v: v["synthesis"]["summary"] == "Use PostgreSQL with SKIP LOCKED.",
@@ -64,7 +66,7 @@ async def test_a_partial_context_keeps_what_it_gives_and_takes_the_rest_from_def
     graph = get_pattern("debate").build(InMemorySaver(), {}, defaults=AgentContext(model=fallback))
     judge = scripted()
     context = AgentContext(models={"judge": judge})  # no default model: that one is the graph's
-    await graph.ainvoke(INPUTS["debate"], config(), context=context)
+    await graph.ainvoke(inputs("debate"), config(), context=context)
     assert judge.calls == ["judge"]
     assert fallback.calls == ["affirmative", "negative"]
 
@@ -81,7 +83,7 @@ async def test_a_model_the_input_picks_is_made_by_the_chooser() -> None:
     graph = get_pattern("debate").build(
         InMemorySaver(), {}, defaults=AgentContext(model=default, choose=choose)
     )
-    task = {**INPUTS["debate"], "judge_model": "house-judge"}
+    task = {**inputs("debate"), "judge_model": "house-judge"}
     await graph.ainvoke(task, config(), context={})
     assert made == ["house-judge"] and picked.calls == ["judge"]
     assert "judge" not in default.calls
@@ -122,7 +124,7 @@ async def test_an_invalid_answer_asks_again_and_a_valid_one_completes() -> None:
     model = scripted()
     graph = get_pattern("supervisor").build(InMemorySaver(), {}, defaults=AgentContext(model=model))
     run = config()
-    await graph.ainvoke({**INPUTS["supervisor"], "review_plan": True}, run)
+    await graph.ainvoke({**inputs("supervisor"), "review_plan": True}, run)
     for bad in ({"approve": "maybe"}, {"approve": True, "batches": [[]]}, ["approve"]):
         await graph.ainvoke(Command(resume=bad), run)
         state = await graph.aget_state(run)

@@ -64,7 +64,8 @@ async def test_happy_path_writes_every_row_and_completes(thread_id: str) -> None
     ]
     assert [(r["kind"], r["amount_cents"]) for r in tables["order_payments"]] == [("charge", 3_998)]
     assert kinds(tables["order_shipments"]) == ["schedule"]
-    key = idempotency_key(thread_id, "charge_payment", "action")
+    order_id = tables["order_payments"][0]["order_id"]
+    key = idempotency_key(f"order:{order_id}", "charge_payment", "action")
     assert tables["order_payments"][0]["idempotency_key"] == key
     assert result["effects"]["charge_payment"]["key"] == key
     for entry in result["step_log"]:
