@@ -51,7 +51,7 @@ from nodes.debate import (
     review_round,
     run_baseline,
 )
-from state.common import RoleModel
+from state.common import ModelPick
 from state.debate import DebateInput, DebateOptions, DebateState
 
 NAME = "debate"
@@ -136,15 +136,15 @@ def build(
     return builder.compile(checkpointer=checkpointer, name=NAME)
 
 
-def role_models(values: dict[str, Any]) -> list[RoleModel]:
-    """Models the input picks by role: the judge's, and each debater's (`debater:<name>`)."""
-    roles = [
-        RoleModel(f"debater:{name}", f"debater_models.{name}", choice)
+def model_picks(values: dict[str, Any]) -> list[ModelPick]:
+    """Models the input picks: each debater's, and the judge's."""
+    picks = [
+        ModelPick(f"debater_models.{name}", choice)
         for name, choice in values.get("debater_models", {}).items()
     ]
     if judge := values.get("judge_model"):
-        roles.append(RoleModel("judge", "judge_model", judge))
-    return roles
+        picks.append(ModelPick("judge_model", judge))
+    return picks
 
 
 check_input = check_debaters

@@ -3,17 +3,24 @@ parallel (`Send`), later batches see earlier results, conflicts between workers 
 resolved, and a synthesiser writes the structured result.
 
     open_supervisor -> plan_work -> review_plan
-      -> [run_worker x batch] -> collect_batch -> ... next batch
-              | retries exhausted          ^
-              v                            |
-         run_fallback ---------------------+
+      -> [run_worker | run_team  x batch] -> collect_batch -> ... next batch
+           |  |  retries spent                ^   |
+           |  +--> run_fallback --------------+   +-> replan_work -> next batch
+           +--> critique_report <-> revise_report (revise_rounds)
       ... -> detect_conflicts -> [resolve_conflict x conflict] -> synthesize
+      -> [critique_synthesis <-> revise_synthesis] -> review_synthesis -> END
+                                                      | a person asks for a re-run
+                                                      +-> [run_worker | run_team ...]
 
+A worker is a role agent or a registered agent (`run_worker`), or a whole pattern run
+as a nested graph (`run_team`, checkpointed in the worker's namespace of this thread).
 Each worker attempt has a timeout; transient errors are retried with backoff by the
-node's `RetryPolicy`; when retries run out the node's error handler sends the work
-to a fallback worker; if that fails too the failure is recorded and the siblings'
-results are kept. `collect_batch` is the batch barrier: it moves on only once every
-worker of the batch has a result, so it also waits for fallbacks.
+node's `RetryPolicy` (a team retries inside its own run, so `run_team` has none);
+when retries run out the node's error handler sends the work to a fallback worker,
+or, with `on_worker_failure: "replan"`, records the failure for the planner to
+replan around. `collect_batch` is the batch barrier: it moves on only once every
+worker of the batch has a final result, so it also waits for fallbacks and critic
+rounds. Model calls in flight are capped run-wide by `max_parallel`.
 """
 
 from __future__ import annotations
@@ -25,25 +32,35 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer, RetryPolicy
 
+from graphs._teams import team_graph, team_model_picks
 from nodes.context import AgentContext, graph_defaults, with_default_context
 from nodes.supervisor import (
     after_review,
     check_workers,
     collect_batch,
+    critique_report,
+    critique_synthesis,
     detect_conflicts,
     fallback_failed,
     open_supervisor,
     plan_review_answer,
     plan_work,
+    replan_work,
     resolve_conflict,
+    review_failed,
     review_plan,
+    review_synthesis,
+    revise_report_node,
+    revise_synthesis,
     route_conflicts,
     run_fallback,
     run_worker,
+    synthesis_review_answer,
     synthesize,
     worker_failed,
 )
-from state.common import RoleModel
+from nodes.teams import team_runner
+from state.common import ModelPick
 from state.supervisor import SupervisorInput, SupervisorOptions, SupervisorState
 
 NAME = "supervisor"
@@ -58,16 +75,23 @@ def build(
     max_attempts: int = 3,
     backoff_s: float = 1.0,
     agent_timeout_s: float = 600.0,
+    team_timeout_s: float = 3_600.0,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the supervisor graph.
 
     `model` (or `context=AgentContext(...)` at invoke time) supplies the chat model;
     `worker_timeout_s` caps one worker attempt, `max_attempts` counts attempts per
-    worker before the fallback takes over, `backoff_s` is the first retry delay.
+    worker before the fallback takes over, `backoff_s` is the first retry delay,
+    `agent_timeout_s` caps one call of the supervisor's own agents and
+    `team_timeout_s` a team's whole nested run.
     """
     default = graph_defaults(model, defaults)
     retry = RetryPolicy(max_attempts=max_attempts, initial_interval=backoff_s, jitter=False)
     agent_retry = RetryPolicy(max_attempts=2, initial_interval=backoff_s, jitter=False)
+    workers = ("run_worker", "run_team")
+
+    def agent_node(node: Any) -> Any:
+        return with_default_context(node, default)
 
     builder = StateGraph(
         SupervisorState,
@@ -77,77 +101,126 @@ def build(
     )
     builder.add_node("open_supervisor", open_supervisor)
     builder.add_node(
-        "plan_work",
-        with_default_context(plan_work, default),
-        retry_policy=agent_retry,
-        timeout=agent_timeout_s,
+        "plan_work", agent_node(plan_work), retry_policy=agent_retry, timeout=agent_timeout_s
     )
     builder.add_node("review_plan", review_plan)
     builder.add_node(
         "run_worker",
-        with_default_context(run_worker, default),
+        agent_node(run_worker),
         retry_policy=retry,
         timeout=worker_timeout_s,
         error_handler=worker_failed,
-        destinations=("run_fallback",),
+        destinations=("collect_batch", "critique_report", "run_fallback"),
+    )
+    # No retry policy: LangGraph's retry re-enters a nested graph in a fresh namespace
+    # (the attempt's subgraph counter is not reset), which would run the team again
+    # from the start; a team retries inside its own run instead.
+    builder.add_node(
+        "run_team",
+        agent_node(team_runner(team_graph)),
+        timeout=team_timeout_s,
+        error_handler=worker_failed,
+        destinations=("collect_batch", "run_fallback"),
     )
     builder.add_node(
         "run_fallback",
-        with_default_context(run_fallback, default),
+        agent_node(run_fallback),
         retry_policy=retry,
         timeout=worker_timeout_s,
         error_handler=fallback_failed,
         destinations=("collect_batch",),
     )
     builder.add_node(
-        "collect_batch", collect_batch, destinations=("run_worker", "detect_conflicts")
+        "critique_report",
+        agent_node(critique_report),
+        retry_policy=agent_retry,
+        timeout=agent_timeout_s,
+        error_handler=review_failed,
+        destinations=("collect_batch", "revise_report"),
+    )
+    builder.add_node(
+        "revise_report",
+        agent_node(revise_report_node),
+        retry_policy=retry,
+        timeout=worker_timeout_s,
+        error_handler=review_failed,
+        destinations=("critique_report", "collect_batch"),
+    )
+    builder.add_node(
+        "collect_batch",
+        collect_batch,
+        destinations=(*workers, "replan_work", "detect_conflicts"),
+    )
+    builder.add_node(
+        "replan_work",
+        agent_node(replan_work),
+        retry_policy=agent_retry,
+        timeout=agent_timeout_s,
+        destinations=(*workers, "detect_conflicts"),
     )
     builder.add_node(
         "detect_conflicts",
-        with_default_context(detect_conflicts, default),
+        agent_node(detect_conflicts),
         retry_policy=agent_retry,
         timeout=agent_timeout_s,
     )
     builder.add_node(
         "resolve_conflict",
-        with_default_context(resolve_conflict, default),
+        agent_node(resolve_conflict),
         retry_policy=agent_retry,
         timeout=agent_timeout_s,
     )
     builder.add_node(
         "synthesize",
-        with_default_context(synthesize, default),
+        agent_node(synthesize),
         retry_policy=agent_retry,
         timeout=agent_timeout_s,
+        destinations=("critique_synthesis", "review_synthesis"),
     )
+    builder.add_node(
+        "critique_synthesis",
+        agent_node(critique_synthesis),
+        retry_policy=agent_retry,
+        timeout=agent_timeout_s,
+        destinations=("revise_synthesis", "review_synthesis"),
+    )
+    builder.add_node(
+        "revise_synthesis",
+        agent_node(revise_synthesis),
+        retry_policy=agent_retry,
+        timeout=agent_timeout_s,
+        destinations=("critique_synthesis", "review_synthesis"),
+    )
+    builder.add_node("review_synthesis", review_synthesis, destinations=(*workers, END))
 
     builder.add_edge(START, "open_supervisor")
     builder.add_edge("open_supervisor", "plan_work")
     builder.add_edge("plan_work", "review_plan")
-    builder.add_conditional_edges(
-        "review_plan", after_review, ["run_worker", "detect_conflicts", END]
-    )
-    builder.add_edge("run_worker", "collect_batch")
+    builder.add_conditional_edges("review_plan", after_review, [*workers, "detect_conflicts", END])
     builder.add_edge("run_fallback", "collect_batch")
     builder.add_conditional_edges(
         "detect_conflicts", route_conflicts, ["resolve_conflict", "synthesize"]
     )
     builder.add_edge("resolve_conflict", "synthesize")
-    builder.add_edge("synthesize", END)
     return builder.compile(checkpointer=checkpointer, name=NAME)
 
 
-def role_models(values: dict[str, Any]) -> list[RoleModel]:
-    """Models the input picks per worker (`worker:<name>`)."""
-    return [
-        RoleModel(f"worker:{w['name']}", f"workers.{index}.model", w["model"])
-        for index, w in enumerate(values.get("workers", []))
-        if w.get("model")
-    ]
+def model_picks(values: dict[str, Any]) -> list[ModelPick]:
+    """Models the input picks, at every depth: each worker's own, and its team's."""
+    picks: list[ModelPick] = []
+    for index, worker in enumerate(values.get("workers", [])):
+        if worker.get("model"):
+            picks.append(ModelPick(f"workers.{index}.model", worker["model"]))
+        if worker.get("kind") == "team":
+            picks += [
+                ModelPick(f"workers.{index}.input.{pick.field}", pick.choice)
+                for pick in team_model_picks(worker["pattern"], worker["input"])
+            ]
+    return picks
 
 
 check_input = check_workers
 Input = SupervisorInput
 Options = SupervisorOptions
-ANSWERS = {"plan_review": plan_review_answer}
+ANSWERS = {"plan_review": plan_review_answer, "synthesis_review": synthesis_review_answer}
 graph = build()

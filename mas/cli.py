@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 import psycopg
 import typer
+from langgraph.types import StateSnapshot
 from rich.console import Console, Group
 from rich.live import Live
 from rich.markup import escape
@@ -38,6 +39,7 @@ from mas.serve import (
     server_python,
 )
 from mas.settings import get_settings
+from mas.tools import configured_servers, load_tools, registered_tools
 from mas.views import progress_view, render_result
 
 # A CLI speaks in one-line errors; library warnings (e.g. a pool retrying a dead
@@ -112,7 +114,8 @@ class ProgressView:
         now = time.perf_counter()
         if event.kind == "node_start":
             self.rows[event.task_id] = {
-                "node": event.node,
+                # a nested run's nodes under the workers they run for, indented by depth
+                "node": "  " * len(event.path) + " › ".join((*event.path, event.node)),
                 "start": now,
                 "end": None,
                 "state": "running",
@@ -128,7 +131,8 @@ class ProgressView:
             if event.kind == "node_error":
                 row["error"] = event.data.get("error", "")
         elif event.kind == "progress":
-            self.notes.append(", ".join(f"{k}={v}" for k, v in event.data.items()))
+            where = f"{' › '.join(event.path)}: " if event.path else ""
+            self.notes.append(where + ", ".join(f"{k}={v}" for k, v in event.data.items()))
 
     def __rich__(self) -> Panel:
         table = Table(box=None, show_header=True, header_style="bold")
@@ -161,8 +165,13 @@ def with_progress(
 ) -> RunResult:
     """Run `call` under a live view; with --json the view goes to stderr, keeping stdout JSON."""
     view = progress_view(pattern, title) or ProgressView(title)
-    with Live(view, console=errors if as_json else console, refresh_per_second=8):
-        return call(view.on_event)
+    target = errors if as_json else console
+    try:
+        with Live(view, console=target, refresh_per_second=8):
+            return call(view.on_event)
+    finally:
+        if not target.is_terminal:  # a redirected view's last frame ends without a newline
+            target.line()
 
 
 # --- results -----------------------------------------------------------------------
@@ -380,7 +389,7 @@ def local_state(thread_id: str, *, history: bool, dsn: str | None) -> dict[str, 
             raise UnknownThreadError(thread_id)
         graph = get_pattern(record.pattern).build(saver, record.options)
         config: Any = {"configurable": {"thread_id": thread_id}}
-        state = graph.get_state(config)
+        state = graph.get_state(config, subgraphs=True)
         steps = list(graph.get_state_history(config)) if history else []
     return {
         "thread_id": thread_id,
@@ -391,6 +400,7 @@ def local_state(thread_id: str, *, history: bool, dsn: str | None) -> dict[str, 
         "next": list(state.next),
         "values": state.values,
         "interrupts": [i.value for i in state.interrupts],
+        "nested": nested_runs(state),
         "history": [
             {
                 "checkpoint_id": s.config["configurable"]["checkpoint_id"],
@@ -402,6 +412,32 @@ def local_state(thread_id: str, *, history: bool, dsn: str | None) -> dict[str, 
             for s in steps
         ],
     }
+
+
+def nested_runs(snapshot: StateSnapshot) -> list[dict[str, Any]]:
+    """The nested runs (teams) a thread has under way, at every depth."""
+    runs = []
+    for task in snapshot.tasks:
+        if isinstance(task.state, StateSnapshot):
+            runs.append(
+                {
+                    "node": task.name,
+                    "namespace": task.state.config["configurable"]["checkpoint_ns"],
+                    "next": list(task.state.next),
+                    "step": (task.state.metadata or {}).get("step"),
+                    "nested": nested_runs(task.state),
+                }
+            )
+    return runs
+
+
+def print_nested(runs: list[dict[str, Any]], depth: int = 1) -> None:
+    for run in runs:
+        console.print(
+            f"{'  ' * depth}nested run {run['namespace']} · step {run['step']}"
+            + (f" · next: {', '.join(run['next'])}" if run["next"] else "")
+        )
+        print_nested(run["nested"], depth + 1)
 
 
 @app.command()
@@ -427,8 +463,12 @@ def show(
         + (f" · next: {', '.join(shown['next'])}" if shown["next"] else "")
     )
     if shown.get("error"):
-        console.print(f"[red]{shown['error']}[/]")
-    console.print_json(data=shown["values"], default=str)
+        console.print(Text(str(shown["error"]), style="red"))
+    print_nested(shown.get("nested", []))
+    if shown["status"] == "done":
+        render_result(console, shown["pattern"], shown["values"])
+    else:
+        console.print_json(data=shown["values"], default=str)
     if history:
         table = Table(title="history (newest first)")
         for column in ("step", "source", "next", "checkpoint id", "created at"):
@@ -474,6 +514,28 @@ def graph(pattern: str) -> None:
     with clear_errors():
         module = get_pattern(pattern).module
     typer.echo(module.graph.get_graph().draw_mermaid())
+
+
+@app.command()
+def tools() -> None:
+    """The tools workers may be allowed, built-in and from MCP servers, and each
+    configured server's state."""
+    with clear_errors():
+        settings = get_settings()
+        servers = configured_servers(settings)
+        with console.status("asking the MCP servers for their tools"):
+            status = load_tools(settings)
+        table = Table("tool", "from", "what it does", title="tools")
+        for info in registered_tools():
+            table.add_row(info.name, info.source, info.description)
+        console.print(table)
+        if servers.servers:
+            listing = Table("server", "transport", "state", title="MCP servers")
+            for name, server in servers.servers.items():
+                state = status[name]
+                style = "green" if state.startswith("up") else "red"
+                listing.add_row(name, server.transport, Text(state, style=style))
+            console.print(listing)
 
 
 @app.command()

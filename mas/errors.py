@@ -11,6 +11,10 @@ class InputError(MasError):
     """The run's input failed validation before any work started."""
 
 
+class ToolConfigError(MasError):
+    """The operator's tool configuration (MCP servers) is unreadable or invalid."""
+
+
 class UnknownPatternError(MasError):
     def __init__(self, pattern: str, known: list[str]) -> None:
         super().__init__(f"unknown pattern '{pattern}'; choose one of: {', '.join(known)}")

@@ -3,8 +3,8 @@
 A pattern module (graphs/<name>.py) exposes `NAME`, `Input` (the state input
 model), `Options` (build options, kept with the thread so a resume rebuilds the
 same graph), `ANSWERS` (interrupt kind -> answer model factory), `build`, and
-optionally `check_input` (rules beyond the models) and `role_models` (state ->
-[RoleModel], for inputs that pick models per role). Every module in graphs/
+optionally `check_input` (rules beyond the models) and `model_picks` (state ->
+[ModelPick], the models an input picks for its agents, at every depth). Every module in graphs/
 that defines `build` is a pattern: adding a file registers it.
 """
 
@@ -23,8 +23,8 @@ from pydantic import BaseModel, ValidationError
 
 from mas.errors import InputError, ResumeAnswerError, UnknownPatternError
 from nodes.context import AgentContext
-from nodes.inputs import InvalidInputError, describe_validation, validated_input
-from state.common import RoleModel
+from nodes.inputs import InvalidInputError, validated_input
+from state.common import ModelPick, validation_problems
 
 
 @cache
@@ -63,7 +63,7 @@ class Pattern:
         try:
             parsed_options: BaseModel = self.module.Options.model_validate(options)
         except ValidationError as error:
-            raise InputError(f"invalid {self.name} input: {describe_validation(error)}") from None
+            raise InputError(f"invalid {self.name} input: {validation_problems(error)}") from None
         return parsed_state.model_dump(), parsed_options.model_dump()
 
     def build(
@@ -78,24 +78,35 @@ class Pattern:
         )
         return graph
 
-    def role_models(self, values: dict[str, Any]) -> list[RoleModel]:
-        """Models the run's input picks by role (e.g. a debate's judge)."""
-        pick = getattr(self.module, "role_models", None)
-        return list(pick(values)) if pick is not None else []
+    def model_picks(self, values: dict[str, Any]) -> list[ModelPick]:
+        """Models the run's input picks for its agents (e.g. a debate's judge)."""
+        picks = getattr(self.module, "model_picks", None)
+        return list(picks(values)) if picks is not None else []
 
     def answer(self, payload: Any, answer: Any) -> Any:
-        """Validate a resume answer against what the pending interrupt asked for."""
+        """Validate a resume answer against what the pending interrupt asked for (which
+        may be a nested run's, of another pattern)."""
         kind = payload.get("kind") if isinstance(payload, dict) else None
-        factory = self.module.ANSWERS.get(kind)
+        factory = self.module.ANSWERS.get(kind) or (answer_models().get(kind) if kind else None)
         if factory is None:
             return answer
         try:
             return factory(payload).model_validate(answer).model_dump()
         except ValidationError as error:
             raise ResumeAnswerError(
-                f"invalid answer to {kind}: {describe_validation(error, prefix='answer.')}; "
+                f"invalid answer to {kind}: {validation_problems(error, prefix='answer.')}; "
                 "the thread is still waiting for a valid answer"
             ) from None
+
+
+@cache
+def answer_models() -> dict[str, Any]:
+    """Interrupt kind -> answer model factory, across every pattern."""
+    return {
+        kind: factory
+        for name in known_patterns()
+        for kind, factory in get_pattern(name).module.ANSWERS.items()
+    }
 
 
 def get_pattern(name: str) -> Pattern:

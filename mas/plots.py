@@ -35,25 +35,162 @@ class PngFigure(Figure):
         return buffer.getvalue()
 
 
+def team_results(values: dict[str, Any], prefix: str = "") -> list[tuple[str, int, Any]]:
+    """A supervisor run's worker results at every depth, each a team's members right
+    after it: (path like `backend/api`, depth from 0, result)."""
+    rows: list[tuple[str, int, Any]] = []
+    results = sorted(
+        values.get("results", {}).values(), key=lambda r: (r["batch"], r["started_at"])
+    )
+    for result in results:
+        path = f"{prefix}{result['worker']}"
+        rows.append((path, path.count("/"), result))
+        team = result.get("team") or {}
+        if team.get("pattern") == "supervisor":
+            rows += team_results(team["values"], f"{path}/")
+    return rows
+
+
 def worker_timeline(values: dict[str, Any]) -> Figure:
-    """A supervisor run: when each worker ran, batch by batch, coloured by outcome."""
-    results = sorted(values["results"].values(), key=lambda r: (r["batch"], r["started_at"]))
-    start = min(r["started_at"] for r in results)
-    figure = PngFigure(figsize=(9, 0.5 + 0.45 * len(results)))
+    """A supervisor run: when each worker ran, batch by batch, a team's members under
+    it, coloured by outcome."""
+    rows = team_results(values)
+    start = min(r["started_at"] for _, _, r in rows)
+    figure = PngFigure(figsize=(9, 0.5 + 0.45 * len(rows)))
     axis = figure.subplots()
-    for row, result in enumerate(results):
+    for row, (_, depth, result) in enumerate(rows):
         left = result["started_at"] - start
         width = max(result["finished_at"] - result["started_at"], 0.01)
-        axis.barh(row, width, left=left, color=STATUS_COLOURS[result["status"]])
+        axis.barh(
+            row,
+            width,
+            left=left,
+            color=STATUS_COLOURS[result["status"]],
+            alpha=1.0 if depth == 0 else 0.7,
+        )
         confidence = (result["report"] or {}).get("confidence")
         label = f"batch {result['batch']}" + (f", conf. {confidence:.2f}" if confidence else "")
         axis.text(left + width, row, f"  {label}", va="center", fontsize=8)
-    axis.set_yticks(range(len(results)), [r["worker"] for r in results])
+    axis.set_yticks(
+        range(len(rows)), ["    " * depth + path.rsplit("/")[-1] for path, depth, _ in rows]
+    )
     axis.invert_yaxis()
     axis.set(
         xlabel="seconds since the first worker started",
         title="workers (green: ok, orange: a fallback stood in, red: failed)",
     )
+    figure.tight_layout()
+    return figure
+
+
+def team_tree(values: dict[str, Any], name: str = "supervisor") -> Figure:
+    """A supervisor run's team as a tree: each worker under its lead, with its kind
+    (a role, a registered agent, or the pattern of a nested team), coloured by outcome."""
+    rows = team_results(values)
+    children: dict[str, list[str]] = {"": []}
+    labels, colours = {"": name}, {"": "tab:blue"}
+    for path, _, result in rows:
+        parent = path.rpartition("/")[0]
+        children.setdefault(parent, []).append(path)
+        children.setdefault(path, [])
+        kind = (result.get("team") or {}).get("pattern") or result.get("kind", "role")
+        labels[path] = f"{path.rsplit('/')[-1]}\n{kind}"
+        colours[path] = STATUS_COLOURS.get(result["status"], "tab:gray")
+    where: dict[str, tuple[float, float]] = {}
+
+    def place(node: str, depth: int, next_leaf: float) -> float:
+        """Leaves left to right, each parent centred over its children."""
+        if not children[node]:
+            where[node] = (next_leaf, -depth)
+            return next_leaf + 1
+        for child in children[node]:
+            next_leaf = place(child, depth + 1, next_leaf)
+        xs = [where[c][0] for c in children[node]]
+        where[node] = ((min(xs) + max(xs)) / 2, -depth)
+        return next_leaf
+
+    leaves = place("", 0, 0.0)
+    depth = max((d for _, d, _ in rows), default=0) + 1
+    figure = PngFigure(figsize=(max(4.0, 1.5 * leaves), 1.0 + 1.3 * depth))
+    axis = figure.subplots()
+    for parent, kids in children.items():
+        for child in kids:
+            (x0, y0), (x1, y1) = where[parent], where[child]
+            axis.plot([x0, x1], [y0, y1], color="lightgray", zorder=0)
+    for node, (x, y) in where.items():
+        axis.text(
+            x,
+            y,
+            labels[node],
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white",
+            bbox={"boxstyle": "round", "facecolor": colours[node], "edgecolor": "none"},
+        )
+    axis.set(xlim=(-0.7, leaves - 0.3), ylim=(-depth - 0.5, 0.5), title="the team")
+    axis.axis("off")
+    figure.tight_layout()
+    return figure
+
+
+def graph_picture(graph: Any, title: str = "") -> Figure:
+    """A compiled LangGraph graph's nodes and edges, drawn without a network service:
+    nodes in rows by their distance from the start, conditional edges dashed."""
+    drawable = graph.get_graph()
+    # LangGraph's error-handler nodes are wired inside their node, with no edges to draw
+    linked = {end for edge in drawable.edges for end in (edge.source, edge.target)}
+    nodes = [node for node in drawable.nodes if node in linked]
+    rank = {"__start__": 0}
+    frontier = ["__start__"]
+    while frontier:
+        node = frontier.pop(0)
+        for edge in drawable.edges:
+            if edge.source == node and edge.target not in rank:
+                rank[edge.target] = rank[node] + 1
+                frontier.append(edge.target)
+    rows: dict[int, list[str]] = {}
+    for node in nodes:
+        rows.setdefault(rank.get(node, max(rank.values()) + 1), []).append(node)
+    where = {
+        node: (column - (len(members) - 1) / 2, -level)
+        for level, members in rows.items()
+        for column, node in enumerate(members)
+    }
+    width = max(len(members) for members in rows.values())
+    figure = PngFigure(figsize=(max(6.0, 2.2 * width), 0.9 * len(rows) + 1))
+    axis = figure.subplots()
+    for edge in drawable.edges:
+        (x0, y0), (x1, y1) = where[edge.source], where[edge.target]
+        axis.annotate(
+            "",
+            xy=(x1, y1),
+            xytext=(x0, y0),
+            arrowprops={
+                "arrowstyle": "->",
+                "color": "gray",
+                "linestyle": "--" if edge.conditional else "-",
+                "connectionstyle": "arc3,rad=0.15" if y1 >= y0 else "arc3",
+                "shrinkA": 12,
+                "shrinkB": 12,
+            },
+        )
+    for node, (x, y) in where.items():
+        axis.text(
+            x,
+            y,
+            node.strip("_"),
+            ha="center",
+            va="center",
+            fontsize=8,
+            bbox={"boxstyle": "round", "facecolor": "lavender", "edgecolor": "slateblue"},
+        )
+    axis.set(
+        xlim=(-width / 2 - 0.5, width / 2 + 0.5),
+        ylim=(-len(rows) + 0.5, 0.5),
+        title=title,
+    )
+    axis.axis("off")
     figure.tight_layout()
     return figure
 

@@ -45,6 +45,7 @@ from mas.models import make_model, model_from_input, ollama_unreachable, stored_
 from mas.patterns import Pattern, get_pattern
 from mas.secrets import redact
 from mas.settings import Settings, get_settings
+from mas.tools import aload_tools, load_tools
 from mas.tracing import run_trace
 from nodes.context import AgentContext
 
@@ -57,12 +58,14 @@ REGISTRY_TIMEOUT_S = 5.0  # don't hold up a failed run's error behind a dead dat
 
 @dataclass(frozen=True)
 class RunEvent:
-    """One thing that happened during a run, for progress displays."""
+    """One thing that happened during a run, for progress displays. `path` names the
+    workers whose nested runs it happened in, outermost first (empty at the top)."""
 
     kind: EventKind
     node: str
     task_id: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    path: tuple[str, ...] = ()
 
 
 OnEvent = Callable[[RunEvent], None]
@@ -99,18 +102,38 @@ def _model(
     return make_model(spec, settings=settings), spec
 
 
-def _events(mode: str, chunk: Any) -> list[RunEvent]:
-    if mode == "custom":
-        data = chunk if isinstance(chunk, dict) else {"value": chunk}
-        return [RunEvent("progress", str(data.get("node", "")), data=data)]
-    if mode != "tasks" or not isinstance(chunk, dict):
-        return []
-    name, task_id = str(chunk.get("name", "")), str(chunk.get("id", ""))
-    if "input" in chunk:
-        return [RunEvent("node_start", name, task_id)]
-    if chunk.get("error"):
-        return [RunEvent("node_error", name, task_id, {"error": str(chunk["error"])})]
-    return [RunEvent("node_end", name, task_id, {"interrupted": bool(chunk.get("interrupts"))})]
+class EventReader:
+    """Turns a graph's stream (tasks and custom events, subgraphs included) into
+    `RunEvent`s, naming each nested run by the worker it runs for: a worker's task
+    announces its input (the worker's spec), and the nested run's namespace carries
+    that task's id."""
+
+    def __init__(self) -> None:
+        self._workers: dict[str, str] = {}  # task id -> worker name
+
+    def path(self, namespace: tuple[str, ...]) -> tuple[str, ...]:
+        parts = (part.partition(":") for part in namespace)
+        return tuple(self._workers.get(task_id, node) for node, _, task_id in parts)
+
+    def events(self, namespace: tuple[str, ...], mode: str, chunk: Any) -> list[RunEvent]:
+        path = self.path(namespace)
+        if mode == "custom":
+            data = chunk if isinstance(chunk, dict) else {"value": chunk}
+            return [RunEvent("progress", str(data.get("node", "")), data=data, path=path)]
+        if mode != "tasks" or not isinstance(chunk, dict):
+            return []
+        name, task_id = str(chunk.get("name", "")), str(chunk.get("id", ""))
+        if "input" in chunk:
+            given = chunk["input"]
+            worker = given.get("worker") if isinstance(given, dict) else None
+            if isinstance(worker, dict) and "name" in worker:
+                self._workers[task_id] = str(worker["name"])
+            return [RunEvent("node_start", name, task_id, path=path)]
+        if chunk.get("error"):
+            error = {"error": str(chunk["error"])}
+            return [RunEvent("node_error", name, task_id, error, path=path)]
+        interrupted = {"interrupted": bool(chunk.get("interrupts"))}
+        return [RunEvent("node_end", name, task_id, interrupted, path=path)]
 
 
 def _failure(error: Exception, thread_id: str, settings: Settings) -> RunFailedError:
@@ -129,18 +152,21 @@ def _failure(error: Exception, thread_id: str, settings: Settings) -> RunFailedE
     )
 
 
-def _role_models(
+def _picked_models(
     pattern: Pattern, values: dict[str, Any], settings: Settings
 ) -> dict[str, BaseChatModel]:
-    """Models the input picks by role (e.g. a debate's judge), made up front so a bad
-    choice fails before any work starts. They come from input (or, on resume, from the
+    """The models the input picks for its agents at every depth (a debate's judge, a
+    worker's model, a team's), made up front so a bad choice fails before any work
+    starts; one per distinct choice. They come from input (or, on resume, from the
     stored state), so only what `model_from_input` allows is made."""
-    models = {}
-    for role in pattern.role_models(values):
+    models: dict[str, BaseChatModel] = {}
+    for pick in pattern.model_picks(values):
+        if pick.choice in models:
+            continue
         try:
-            models[role.role] = model_from_input(role.choice, settings=settings)
+            models[pick.choice] = model_from_input(pick.choice, settings=settings)
         except ModelSpecError as error:
-            raise InputError(f"invalid {pattern.name} input: {role.field}: {error}") from None
+            raise InputError(f"invalid {pattern.name} input: {pick.field}: {error}") from None
     return models
 
 
@@ -154,7 +180,7 @@ class PreparedRun:
     thread_id: str
     model: BaseChatModel
     model_spec: str | None
-    role_models: dict[str, BaseChatModel]
+    picked_models: dict[str, BaseChatModel]
 
 
 def prepare_run(
@@ -166,10 +192,11 @@ def prepare_run(
 ) -> PreparedRun:
     """Validate a run's input and make its models; raises before any work starts."""
     spec = get_pattern(pattern)
-    state_input, options = spec.parse(input)
     settings = get_settings()
+    load_tools(settings)  # a worker's allow-list may name an MCP server's tools
+    state_input, options = spec.parse(input)
     # The input's own model choices first: a bad one is the input's fault, and names it.
-    role_models = _role_models(spec, state_input, settings)
+    picked_models = _picked_models(spec, state_input, settings)
     chat_model, model_spec = _model(model, settings)
     return PreparedRun(
         pattern=spec,
@@ -178,7 +205,7 @@ def prepare_run(
         thread_id=thread_id or new_thread_id(pattern),
         model=chat_model,
         model_spec=model_spec,
-        role_models=role_models,
+        picked_models=picked_models,
     )
 
 
@@ -268,7 +295,7 @@ class Runner:
                 pattern=run.pattern,
                 thread_id=run.thread_id,
                 model=run.model,
-                role_models=run.role_models,
+                picked_models=run.picked_models,
                 model_spec=run.model_spec,
                 options=run.options,
                 on_event=on_event,
@@ -284,6 +311,7 @@ class Runner:
     ) -> RunResult:
         """Continue a thread: after a crash or failure, or with `answer` to an interrupt."""
         settings = get_settings()
+        await aload_tools(settings)  # the thread's workers may use an MCP server's tools
         async with self._locks.hold(thread_id):
             async with aconnection(self.saver) as conn:
                 record = await aget_thread(conn, thread_id)
@@ -314,14 +342,14 @@ class Runner:
             else:
                 chat_model = await asyncio.to_thread(stored_model, record.model_spec)
                 model_spec = record.model_spec
-            role_models = await asyncio.to_thread(_role_models, spec, state.values, settings)
+            picked_models = await asyncio.to_thread(_picked_models, spec, state.values, settings)
             return await self._drive(
                 graph,
                 graph_input,
                 pattern=spec,
                 thread_id=thread_id,
                 model=chat_model,
-                role_models=role_models,
+                picked_models=picked_models,
                 model_spec=model_spec,
                 options=record.options,
                 on_event=on_event,
@@ -335,7 +363,7 @@ class Runner:
         pattern: Pattern,
         thread_id: str,
         model: BaseChatModel,
-        role_models: dict[str, BaseChatModel],
+        picked_models: dict[str, BaseChatModel],
         model_spec: str | None,
         options: dict[str, Any],
         on_event: OnEvent | None,
@@ -344,7 +372,7 @@ class Runner:
         async with aconnection(self.saver) as conn:
             run_number = await arecord_run_start(conn, thread_id, pattern.name, model_spec, options)
         pool = self.saver.conn if isinstance(self.saver.conn, AsyncConnectionPool) else None
-        context = AgentContext(model=model, models=role_models, db=pool)
+        context = AgentContext(model=model, picked=picked_models, db=pool)
         status: RunStatus = "failed"
         error_text: str | None = "stopped before the run finished"
         with run_trace(
@@ -356,15 +384,17 @@ class Runner:
                 "callbacks": trace.callbacks,
                 "run_name": pattern.name,
             }
+            reader = EventReader()
             try:
-                async for mode, chunk in graph.astream(
+                async for namespace, mode, chunk in graph.astream(
                     graph_input,
                     config,
                     context=context,
                     stream_mode=["tasks", "custom"],
+                    subgraphs=True,
                     durability="sync",
                 ):
-                    for event in _events(mode, chunk):
+                    for event in reader.events(tuple(namespace), str(mode), chunk):
                         if on_event is not None:
                             on_event(event)
                 state = await graph.aget_state(config)
@@ -415,7 +445,9 @@ def _resume_input(
                 f"thread {thread_id} is waiting for an answer to {kind}; "
                 "pass one with --answer JSON"
             )
-        return Command(resume=pattern.answer(interrupts[0].value, answer))
+        # Answered by id: with several pending (teams waiting in parallel), this answers
+        # the first, and the run stops again at the next.
+        return Command(resume={interrupts[0].id: pattern.answer(interrupts[0].value, answer)})
     if not tasks:
         raise ThreadFinishedError(thread_id)
     if answer is not None:

@@ -29,6 +29,7 @@ from checkpoints.savers import CONNECTION_KWARGS, resolve_dsn
 from mas.models import make_model, model_from_input
 from mas.patterns import get_pattern
 from mas.settings import get_settings
+from mas.tools import aload_tools
 from nodes.context import AgentContext
 
 _graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]] = {}
@@ -76,6 +77,7 @@ async def database() -> AsyncConnectionPool[Any]:
 async def served_graph(pattern: str) -> CompiledStateGraph[Any, Any, Any, Any]:
     """`pattern`'s graph for a server: built once per process, defaults bound."""
     if pattern not in _graphs:
+        await aload_tools()
         defaults = AgentContext(model=await default_model(), db=database, choose=choose)
         _graphs[pattern] = get_pattern(pattern).build(None, {}, defaults=defaults)
     return _graphs[pattern]

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("REDIS_URL", "MAS_REDIS_URL"),
         description="With Redis, many server processes share the runs (mas serve).",
     )
+    mcp_servers: Path | None = Field(
+        default=None,
+        description="A JSON file of MCP servers whose tools workers may be allowed "
+        '({"servers": {"<name>": {"transport": "stdio", "command": ...}}}).',
+    )
     server_python: Path | None = Field(
         default=None, description="A Python >= 3.12 for the Aegra server (mas serve)."
     )

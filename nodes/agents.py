@@ -1,30 +1,78 @@
-"""Role agents: a role prompt around a model, with an optional ReAct tool loop.
+"""The agents a worker can be: a role agent (a role prompt around a model, with an
+optional ReAct tool loop) or an agent registered in Python.
 
 Tool use goes through structured output (a `ToolStep` per turn) rather than a
 provider's native tool-calling, so the same loop works on every provider,
 constrained decoding keeps tool names inside the allow-list, and the loop is
-bounded by `max_steps`.
+bounded by the worker's `max_steps`.
+
+A registered agent is any async callable or LangChain Runnable, registered by name
+in Python (`register_agent`) or through an entry point of a user's package:
+
+    [project.entry-points."mas_graphs.agents"]
+    pricing = "my_package.agents:pricing_agent"
+
+It gets an `AgentRequest` (data only: the task, its role, earlier results, a
+person's note) and returns a `WorkerReport`, a dict of one, or text. The model
+calls it makes through LangChain are counted and traced under its name; while it
+runs it holds one of the run's model-call slots.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import json
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackManager
 from langchain_core.language_models import BaseChatModel
-from pydantic import create_model
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import LLMResult
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel, ValidationError, create_model
+from typing_extensions import TypedDict
 
 from nodes import prompts
-from nodes.structured import StructuredOutputError, ask_structured
+from nodes.errors import describe_error
+from nodes.limits import model_call_slot
+from nodes.registry import Registry
+from nodes.structured import Sampling, StructuredOutputError, ask_structured, cut_at_word, fit_to
 from nodes.tools import TOOLS
 from state.common import CallUsage
-from state.supervisor import ToolStep, WorkerReport
+from state.supervisor import Critique, ToolCall, ToolStep, WorkerReport
+
+# Stated in a report made from an agent's plain-text answer, which gives no confidence.
+TEXT_ANSWER_CONFIDENCE = 0.5
+# A tool without a timeout of its own (an MCP server's is configured with it)
+DEFAULT_TOOL_TIMEOUT_S = 30.0
+TOOL_OUTPUT_CHARS = 1_000
 
 
 @cache
 def tool_step_schema(tool_names: tuple[str, ...]) -> type[ToolStep]:
     names: Any = Literal[tool_names]
     return create_model("ToolStep", __base__=ToolStep, tool=(names, tool_names[0]))
+
+
+def worker_sampling(name: str, temperature: float | None) -> Sampling | None:
+    """A worker's own temperature, with a seed of its own so two workers at the same
+    temperature do not sample alike."""
+    if temperature is None:
+        return None
+    return Sampling(temperature, zlib.crc32(name.encode()) % 2**31)
+
+
+class RoleWork(NamedTuple):
+    report: WorkerReport
+    usage: list[CallUsage]
+    tool_calls: list[ToolCall]
 
 
 async def run_role_agent(
@@ -37,14 +85,17 @@ async def run_role_agent(
     tool_names: list[str],
     max_steps: int,
     fallback: bool = False,
-) -> tuple[WorkerReport, list[CallUsage]]:
-    """The worker's report; with tools, up to `max_steps` tool calls come first. The role
-    is data in the user message (nodes/prompts.py); a fallback stands in for the worker
-    whose role it is given."""
+    guidance: str = "",
+    sampling: Sampling | None = None,
+    call_key: str = "",
+) -> RoleWork:
+    """The worker's report; with tools, up to `max_steps` tool calls come first (each
+    recorded, its key `call_key:<step>`). The role is data in the user message
+    (nodes/prompts.py); a fallback stands in for the worker whose role it is given."""
     usage: list[CallUsage] = []
-    observations: list[str] = []
+    calls: list[ToolCall] = []
     system = prompts.FALLBACK_WORKER if fallback else prompts.WORKER
-    tools = [(name, TOOLS.get(name).description) for name in tool_names]
+    tools = [(name, tool_description(TOOLS.get(name))) for name in tool_names]
 
     def message(with_tools: bool) -> str:
         return prompts.worker_message(
@@ -53,31 +104,300 @@ async def run_role_agent(
             task=task,
             context=context,
             tools=tools if with_tools else [],
-            observations=observations,
+            observations=[observation(call) for call in calls],
             fallback=fallback,
+            guidance=guidance,
         )
 
     try:
         if tool_names:
             step_schema = tool_step_schema(tuple(tool_names))
-            for _ in range(max_steps):
-                step = await ask_structured(
+            for step in range(1, max_steps + 1):
+                reply = await ask_structured(
                     model,
                     agent=agent,
                     system=system + prompts.TOOL_STEP,
                     user=message(with_tools=True),
                     schema=step_schema,
+                    sampling=sampling,
                 )
-                usage.append(step.usage)
-                if step.value.action == "finish":
+                usage.append(reply.usage)
+                if reply.value.action == "finish":
                     break
-                result = await TOOLS.get(step.value.tool).ainvoke(step.value.tool_input)
-                observations.append(f"{step.value.tool}({step.value.tool_input!r}) -> {result}")
+                calls.append(
+                    await call_tool(
+                        reply.value.tool, reply.value.tool_input, step, f"{call_key}:{step}"
+                    )
+                )
         report = await ask_structured(
-            model, agent=agent, system=system, user=message(with_tools=False), schema=WorkerReport
+            model,
+            agent=agent,
+            system=system,
+            user=message(with_tools=False),
+            schema=WorkerReport,
+            sampling=sampling,
         )
     except StructuredOutputError as error:
         error.usage = usage + error.usage  # the tool steps before the failure cost too
         raise
     usage.append(report.usage)
-    return report.value, usage
+    return RoleWork(report.value, usage, calls)
+
+
+def task_key(config: RunnableConfig) -> str:
+    """This task in this thread, the same when a crash makes it run again: LangGraph's
+    task ids (in the checkpoint namespace) derive from the checkpoint and the task."""
+    configurable = config.get("configurable", {})
+    return f"{configurable.get('thread_id', '-')}:{configurable.get('checkpoint_ns', '')}"
+
+
+def tool_arguments(tool: BaseTool, text: str) -> dict[str, Any]:
+    """What the agent wrote for a tool, as its arguments: the text itself for a tool
+    of one argument, else a JSON object of them."""
+    fields = tool.args
+    if len(fields) == 1:
+        [(name, spec)] = fields.items()
+        kind = spec.get("type")
+        value: Any = text
+        if kind in ("integer", "number"):
+            try:
+                value = int(text) if kind == "integer" else float(text)
+            except ValueError:
+                raise ValueError(f"{name} must be a {kind}, not {text!r}") from None
+        return {name: value}
+    if not fields:
+        return {}
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"give a JSON object with {', '.join(fields)}")
+    return parsed
+
+
+def tool_description(tool: BaseTool) -> str:
+    """What a tool does and what to give it, for the agent."""
+    fields = list(tool.args)
+    give = (
+        "nothing"
+        if not fields
+        else f"the {fields[0]}"
+        if len(fields) == 1
+        else f"a JSON object with {', '.join(fields)}"
+    )
+    lines = (tool.description or "").strip().splitlines()
+    return f"{lines[0] if lines else tool.name} (give it {give})"
+
+
+async def call_tool(name: str, text: str, step: int, key: str) -> ToolCall:
+    """One tool call, bounded by the tool's timeout and holding a slot of the run's
+    `max_parallel`; a failure or a timeout is what the agent reads, not a crash."""
+    tool = TOOLS.get(name)
+    config = getattr(tool, "config", None)  # an MCP tool's server has its own timeout
+    timeout = float(getattr(config, "timeout_s", DEFAULT_TOOL_TIMEOUT_S))
+    started = time.perf_counter()
+    output, error = "", None
+    try:
+        arguments = tool_arguments(tool, text)
+        call: RunnableConfig = {"metadata": {"idempotency_key": key}, "run_name": name}
+        async with model_call_slot():
+            result = await asyncio.wait_for(tool.ainvoke(arguments, call), timeout)
+        output = result if isinstance(result, str) else json.dumps(result, default=str)
+    except TimeoutError:
+        error = f"timed out after {timeout:g} s"
+    except Exception as failure:  # the agent reads what went wrong and carries on
+        error = describe_error(failure)
+    return ToolCall(
+        step=step,
+        tool=name,
+        input=text,
+        output=cut_at_word(output, TOOL_OUTPUT_CHARS) if output else "",
+        error=error,
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        key=key,
+    )
+
+
+def observation(call: ToolCall) -> str:
+    said = f"error: {call['error']}" if call["error"] else call["output"]
+    return f"{call['tool']}({call['input']!r}) -> {said}"
+
+
+async def critique(
+    model: BaseChatModel, *, agent: str, task: str, what: str, text: dict[str, Any]
+) -> tuple[Critique, CallUsage]:
+    """A critic's verdict on a report or a synthesis: accept it, or say what must change."""
+    reply = await ask_structured(
+        model,
+        agent=agent,
+        system=prompts.CRITIC,
+        user=prompts.critique_message(task=task, what=what, text=text),
+        schema=Critique,
+    )
+    return reply.value, reply.usage
+
+
+async def revise_report(
+    model: BaseChatModel,
+    *,
+    agent: str,
+    role: str,
+    task: str,
+    draft: dict[str, Any],
+    problems: list[str],
+    sampling: Sampling | None = None,
+) -> tuple[WorkerReport, CallUsage]:
+    """The worker's report again, with the critic's problems fixed."""
+    reply = await ask_structured(
+        model,
+        agent=agent,
+        system=prompts.REVISER,
+        user=prompts.revision_message(
+            name=agent, role=role, task=task, draft=draft, problems=problems
+        ),
+        schema=WorkerReport,
+        sampling=sampling,
+    )
+    return reply.value, reply.usage
+
+
+# --- registered agents ------------------------------------------------------------------
+
+
+class AgentRequest(TypedDict):
+    """What a registered agent is given: data, never instructions of ours."""
+
+    worker: str  # its name in this run
+    task: str
+    role: str  # what the run's input says this worker does ("" if nothing)
+    context: list[dict[str, Any]]  # earlier workers' reports
+    guidance: str  # a person's note when they asked for this worker again ("" if none)
+
+
+@dataclass(frozen=True)
+class RegisteredAgent:
+    runnable: Runnable[Any, Any]
+    description: str
+
+
+def _description(found: Any, name: str) -> str:
+    doc = inspect.getdoc(found) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else f"the registered agent {name}"
+
+
+def as_agent(name: str, found: Any) -> RegisteredAgent:
+    if isinstance(found, RegisteredAgent):
+        return found
+    if isinstance(found, Runnable):
+        return RegisteredAgent(found, _description(found, name))
+    call = getattr(found, "__call__", None)  # noqa: B004 - an object's async __call__ counts
+    if inspect.iscoroutinefunction(found) or inspect.iscoroutinefunction(call):
+        runnable: Runnable[Any, Any] = RunnableLambda(found, name=name)
+        return RegisteredAgent(runnable, _description(found, name))
+    raise TypeError(f"{found!r} is neither an async callable nor a LangChain Runnable")
+
+
+AGENTS: Registry[RegisteredAgent] = Registry("agent", "mas_graphs.agents", as_agent)
+
+
+def register_agent(
+    name: str,
+    agent: Runnable[Any, Any] | Callable[[AgentRequest], Awaitable[Any]],
+    *,
+    description: str | None = None,
+) -> RegisteredAgent:
+    """Let workers be `{"name": ..., "agent": name}`; `description` tells the planner
+    what it does (default: the first line of its docstring)."""
+    registered = as_agent(name, agent)
+    if description is not None:
+        registered = RegisteredAgent(registered.runnable, description)
+    return AGENTS.register(name, registered)
+
+
+class CallCounter(AsyncCallbackHandler):
+    """Counts the model calls (and their tokens) a registered agent makes."""
+
+    def __init__(self) -> None:
+        self.calls = self.input_tokens = self.output_tokens = 0
+
+    async def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        self.calls += 1
+        for generations in response.generations:
+            for generation in generations:
+                usage = getattr(getattr(generation, "message", None), "usage_metadata", None)
+                if usage:
+                    self.input_tokens += int(usage.get("input_tokens", 0))
+                    self.output_tokens += int(usage.get("output_tokens", 0))
+
+
+def with_handler(config: RunnableConfig, handler: AsyncCallbackHandler) -> RunnableConfig:
+    """`config` with `handler` added to its callbacks (the trace's handlers stay)."""
+    callbacks = config.get("callbacks")
+    if isinstance(callbacks, BaseCallbackManager):
+        manager = callbacks.copy()
+        manager.add_handler(handler, inherit=True)
+        return {**config, "callbacks": manager}
+    return {**config, "callbacks": [*(callbacks or []), handler]}
+
+
+async def call_agent(
+    registered: RegisteredAgent, request: Mapping[str, Any], config: RunnableConfig, name: str
+) -> tuple[Any, CallUsage]:
+    """What a registered agent returned, and what its model calls cost (counted by a
+    callback, so any LangChain model inside it counts); it holds one of the run's model
+    call slots while it works."""
+    counter = CallCounter()
+    started = time.perf_counter()
+    agent_config: RunnableConfig = {**with_handler(config, counter), "run_name": name}
+    async with model_call_slot():
+        output = await registered.runnable.ainvoke(request, agent_config)
+    usage = CallUsage(
+        agent=name,
+        calls=counter.calls,
+        input_tokens=counter.input_tokens,
+        output_tokens=counter.output_tokens,
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        ok=True,
+        notes=[],
+    )
+    return output, usage
+
+
+async def run_registered_agent(
+    registered: RegisteredAgent, request: AgentRequest, config: RunnableConfig
+) -> tuple[WorkerReport, list[CallUsage]]:
+    """A registered agent's answer as a report, and what its model calls cost."""
+    output, usage = await call_agent(registered, request, config, request["worker"])
+    return as_report(output, usage["notes"]), [usage]
+
+
+def output_text(output: Any) -> str | None:
+    """Text an agent answered with: a LangChain message, a LangGraph agent's final
+    message, or a string."""
+    if isinstance(output, dict) and output.get("messages"):
+        output = output["messages"][-1]
+    text = output.text if isinstance(output, BaseMessage) else output
+    return text.strip() if isinstance(text, str) and text.strip() else None
+
+
+def as_report(output: Any, notes: list[str]) -> WorkerReport:
+    """What a registered agent returned, as a report: a report or a dict of one (fitted
+    to its bounds, like a model's), or text (a LangChain message, a LangGraph agent's
+    final message, a string), which becomes the summary."""
+    if isinstance(output, WorkerReport):
+        return output
+    if isinstance(output, BaseModel):
+        output = output.model_dump()
+    if isinstance(output, dict) and "summary" in output:
+        try:
+            return fit_to(WorkerReport, output, notes)
+        except ValidationError as error:
+            raise ValueError(f"the agent's report is invalid: {error.errors()[0]['msg']}") from None
+    text = output_text(output)
+    if text is None:
+        raise ValueError(f"the agent returned no report and no text ({type(output).__name__})")
+    notes.append(f"a text answer: confidence {TEXT_ANSWER_CONFIDENCE} stated for it")
+    return WorkerReport(
+        summary=cut_at_word(text, 1_000), findings=[], confidence=TEXT_ANSWER_CONFIDENCE
+    )

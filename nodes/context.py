@@ -19,6 +19,8 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 from psycopg_pool import AsyncConnectionPool
 
+from nodes.limits import CallLimiter, entered, run_limiter
+
 StateT = TypeVar("StateT")
 # A pool, or a coroutine function that opens (or returns) one on first use: a server
 # process opens its pool in its own event loop, when a saga first needs it.
@@ -38,6 +40,7 @@ class AgentContext:
 
     model: Any = None
     models: Mapping[str, Any] = field(default_factory=dict)
+    picked: Mapping[str, Any] = field(default_factory=dict)
     choose: Any = None
     db: Any = None
 
@@ -49,22 +52,27 @@ class AgentContext:
             self,
             model=self.model if self.model is not None else defaults.model,
             models={**defaults.models, **self.models},
+            picked={**defaults.picked, **self.picked},
             choose=self.choose if self.choose is not None else defaults.choose,
             db=self.db if self.db is not None else defaults.db,
         )
 
     def model_for(self, role: str) -> BaseChatModel:
-        """The model for an agent role: the runner's per-role model, else the default."""
+        """The model for an agent role (planner, judge, ...; the same name at every depth):
+        the caller's model for that role, else the default."""
         model = self.models.get(role, self.model)
         if model is None:
             raise MissingModelError()
         return model  # type: ignore[no-any-return]
 
     async def chosen(self, role: str, choice: str | None) -> BaseChatModel:
-        """The model for a role whose model the input may pick (`choice`): the runner's,
-        made up front, else the chooser's, else the default."""
-        if role in self.models or not choice:
+        """The model for an agent whose model the input may pick (`choice`): the one the
+        runner made up front for that choice, else the chooser's; without a choice, the
+        role's."""
+        if not choice:
             return self.model_for(role)
+        if choice in self.picked:
+            return self.picked[choice]  # type: ignore[no-any-return]
         if self.choose is None:
             raise MissingModelError(f"the input picks model '{choice}' but nothing can make it")
         chooser: ModelChooser = self.choose
@@ -128,13 +136,23 @@ Node = Callable[[StateT, Runtime[AgentContext]], Awaitable[Any]]
 # Returns `Callable[..., Any]` because LangGraph's node protocols take `runtime` by keyword.
 def with_default_context(node: Node[StateT], default: AgentContext | None) -> Callable[..., Any]:
     """`node`, run with the caller's context completed by `default` (a server may pass
-    none, or a partial one)."""
-    if default is None:
-        return node
+    none, or a partial one), and inside its run's model-call limiter (nodes/limits.py).
+    Its input's `max_parallel`, where it has one, sizes the limiter of a run that does
+    not have one yet."""
 
     @functools.wraps(node)
     async def bound(state: StateT, runtime: Runtime[AgentContext]) -> Any:
         runtime = runtime.override(context=agent_context(runtime).merged(default))
-        return await node(state, runtime)
+        with entered(_limiter(state, runtime)):
+            return await node(state, runtime)
 
     return bound
+
+
+def _limiter(state: Any, runtime: Runtime[Any]) -> CallLimiter | None:
+    info = runtime.execution_info
+    run = (info.thread_id or info.run_id) if info is not None else None
+    if run is None:
+        return None  # no thread, no run id: nothing ties this node's calls to others'
+    size = state.get("max_parallel") if isinstance(state, Mapping) else None
+    return run_limiter(run, size)

@@ -15,17 +15,26 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Literal
 
+from langgraph.config import get_config
 from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import TypedDict
 
 from nodes import prompts
+from nodes.agents import AGENTS, TEXT_ANSWER_CONFIDENCE, call_agent, output_text
 from nodes.context import AgentContext, agent_context
 from nodes.errors import describe_error, failed_usage
 from nodes.inputs import ask_person, input_fields, validated_input
-from nodes.structured import Sampling, StructuredOutputError, ask_structured
-from state.common import CallUsage, usage_totals
+from nodes.structured import (
+    Sampling,
+    StructuredOutputError,
+    ask_structured,
+    cut_at_word,
+    fit_to,
+)
+from state.common import CallUsage, usage_totals, validation_problems
 from state.debate import (
     INCONCLUSIVE,
     AgentFailure,
@@ -108,6 +117,19 @@ def check_debaters(data: DebateInput) -> None:
             raise ValueError(f"{field}: unknown debaters {', '.join(unknown)}; debaters: {known}")
     if data.strategy == "weighted" and not data.weights:
         raise ValueError("weights: strategy 'weighted' needs a weight per debater")
+    for index, spec in enumerate(data.stances):
+        if spec.agent is None:
+            continue
+        if spec.name in data.debater_models:
+            raise ValueError(
+                f"debater_models: {spec.name} is the registered agent {spec.agent}, "
+                "which brings its own model"
+            )
+        if AGENTS.unknown([spec.agent]):
+            known = ", ".join(AGENTS.names()) or "none"
+            raise ValueError(
+                f"stances.{index}.agent: unknown agent '{spec.agent}'; registered: {known}"
+            )
 
 
 def open_debate(state: DebateState) -> dict[str, Any]:
@@ -314,24 +336,79 @@ def turn_of(task: DebaterTask, value: Any) -> Turn:
     )
 
 
+class DebaterRequest(TypedDict):
+    """What a registered agent arguing a side is given: data, never instructions of ours.
+    It answers with a turn (a dict of the turn's fields, fitted to their bounds) or text
+    (for a side, the argument; for a solver, the answer)."""
+
+    debater: str
+    kind: Kind
+    question: str
+    stance: str
+    round: int
+    rounds: int
+    others: list[dict[str, Any]]  # last round's turns of the other debaters
+    own_previous: str  # its own argument (or answer) last round; "" in round 1
+
+
+async def agent_turn(task: DebaterTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """A registered agent's turn; what it returned is read as a turn."""
+    debater = task["debater"]
+    own = task["own_previous"]
+    request = DebaterRequest(
+        debater=debater["name"],
+        kind=task["kind"],
+        question=task["question"],
+        stance=debater["stance"],
+        round=task["round"],
+        rounds=task["rounds"],
+        others=[
+            {k: t[k] for k in ("speaker", "position", "argument", "answer")}
+            for t in task["opponents"]
+        ],
+        own_previous=(own["answer"] or own["argument"]) if own else "",
+    )
+    output, usage = await call_agent(
+        AGENTS.get(debater["agent"]),
+        request,
+        get_config(),
+        f"{debater['name']} round {task['round']}",
+    )
+    usage = CallUsage(**{**usage, "agent": debater["name"]})
+    turn = turn_of(task, agent_turn_value(output, debater_schema(task), usage["notes"]))
+    return {"transcript": [turn], "usage": [usage]}
+
+
+def agent_turn_value(output: Any, schema: type[BaseModel], notes: list[str]) -> Any:
+    if isinstance(output, BaseModel):
+        output = output.model_dump()
+    if isinstance(output, dict) and not output.get("messages"):
+        try:
+            return fit_to(schema, output, notes)
+        except ValidationError as error:
+            raise ValueError(f"the agent's turn is invalid: {validation_problems(error)}") from None
+    text = output_text(output)
+    if text is None:
+        raise ValueError(f"the agent returned no turn and no text ({type(output).__name__})")
+    notes.append(f"a text answer: confidence {TEXT_ANSWER_CONFIDENCE} stated for it")
+    if schema is SolverTurn:
+        value = {"reasoning": "", "answer": cut_at_word(text, 200)}
+    else:
+        value = {"argument": cut_at_word(text, 1_200)}
+    return schema.model_validate({**value, "confidence": TEXT_ANSWER_CONFIDENCE})
+
+
 async def argue(task: DebaterTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     name = task["debater"]["name"]
-    temperature = task["temperature"]
-    try:
-        reply = await ask_structured(
-            await agent_context(runtime).chosen(f"debater:{name}", task["model"]),
-            agent=name,
-            system=prompts.DEBATER if task["kind"] == "sides" else prompts.SOLVER,
-            user=round_message(task),
-            schema=debater_schema(task),
-            # Names the model call's span, so a trace shows each debater's rounds apart.
-            config={"run_name": f"{name} round {task['round']}"},
-            sampling=None if temperature is None else Sampling(temperature, task["seed"]),
-        )
-    except StructuredOutputError as error:
-        runtime.stream_writer({"node": "argue", "round": task["round"], "speaker": name})
-        return failed_turn(task, str(error), error.usage)
-    turn = turn_of(task, reply.value)
+    if task["debater"]["agent"]:
+        update = await agent_turn(task, runtime)
+    else:
+        try:
+            update = await model_turn(task, runtime)
+        except StructuredOutputError as error:
+            runtime.stream_writer({"node": "argue", "round": task["round"], "speaker": name})
+            return failed_turn(task, str(error), error.usage)
+    turn = update["transcript"][0]
     runtime.stream_writer(
         {
             "node": "argue",
@@ -341,7 +418,22 @@ async def argue(task: DebaterTask, runtime: Runtime[AgentContext]) -> dict[str, 
             "confidence": turn["confidence"],
         }
     )
-    return {"transcript": [turn], "usage": [reply.usage]}
+    return update
+
+
+async def model_turn(task: DebaterTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    name, temperature = task["debater"]["name"], task["temperature"]
+    reply = await ask_structured(
+        await agent_context(runtime).chosen(f"debater:{name}", task["model"]),
+        agent=name,
+        system=prompts.DEBATER if task["kind"] == "sides" else prompts.SOLVER,
+        user=round_message(task),
+        schema=debater_schema(task),
+        # Names the model call's span, so a trace shows each debater's rounds apart.
+        config={"run_name": f"{name} round {task['round']}"},
+        sampling=None if temperature is None else Sampling(temperature, task["seed"]),
+    )
+    return {"transcript": [turn_of(task, reply.value)], "usage": [reply.usage]}
 
 
 def debater_failed(task: DebaterTask, error: NodeError) -> Command[Any]:

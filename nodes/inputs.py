@@ -17,23 +17,13 @@ from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
 from nodes.structured import json_schema
+from state.common import validation_problems
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class InvalidInputError(ValueError):
     """A run's input that failed validation; the message names each field and problem."""
-
-
-def describe_validation(error: ValidationError, *, prefix: str = "") -> str:
-    """'field.path: problem' per problem, e.g. 'task: String should have at least 1 character'."""
-    problems = []
-    for item in error.errors()[:5]:
-        where = ".".join(str(part) for part in item["loc"]) or "input"
-        message = item["msg"].removeprefix("Value error, ")
-        problems.append(f"{prefix}{where}: {message}")
-    more = len(error.errors()) - 5
-    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
 
 
 def validated_input(
@@ -48,7 +38,7 @@ def validated_input(
         if check is not None:
             check(value)
     except ValidationError as error:
-        raise InvalidInputError(f"invalid {pattern} input: {describe_validation(error)}") from None
+        raise InvalidInputError(f"invalid {pattern} input: {validation_problems(error)}") from None
     except ValueError as error:
         raise InvalidInputError(f"invalid {pattern} input: {error}") from None
     return value
@@ -74,5 +64,5 @@ def ask_person(payload: dict[str, Any], answer: type[ModelT]) -> ModelT:
         try:
             return answer.model_validate(raw)
         except ValidationError as error:
-            problem = describe_validation(error, prefix="answer.")
+            problem = validation_problems(error, prefix="answer.")
             request = {**request, "error": f"invalid answer: {problem}; answer again"}

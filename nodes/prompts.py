@@ -76,6 +76,31 @@ ARBITER = (
     "You settle a disagreement between workers. Decide whose position the reports "
     f"support better and explain the resolution in one or two sentences. {DATA_RULE}"
 )
+REPLANNER = (
+    "You are the supervisor's planner, looking again at the plan after a batch of "
+    "workers reported. The user message gives the task, the reports so far, any workers "
+    "that failed, the workers still to run (a failed one may run again) and the plan for "
+    "them. Give the steps still to run, one per chosen worker, whose depends_on lists "
+    "the workers it waits for among those; give none if the reports already answer the "
+    f"task. Say why in one sentence. {DATA_RULE}"
+)
+CRITIC = (
+    "You are a critic. The user message gives a task and a text written for it (a "
+    "worker's report, or a team's answer). Accept the text if it answers the task "
+    "clearly and without a mistake you can name; otherwise list, in one sentence each, "
+    f"what must change. Do not ask for more than the task needs. {DATA_RULE}"
+)
+REVISER = (
+    "You are one worker in a team led by a supervisor, revising your report. The user "
+    "message gives the task, your role, your draft and what a critic says must change. "
+    f"Write the report again with those problems fixed. {FINDINGS_RULE} {DATA_RULE}"
+)
+SYNTHESIS_REVISER = (
+    "You revise a team's final answer to a task. The user message gives the task, the "
+    "workers' reports, the draft answer and what a critic says must change. Write the "
+    "answer again with those problems fixed: a summary of a few sentences, concrete "
+    f"recommendations, and your confidence from 0 to 1. {DATA_RULE}"
+)
 SYNTHESIZER = (
     "You write a team's final answer to the task from its workers' reports and the "
     "resolved conflicts: a summary of a few sentences, concrete recommendations, and your "
@@ -92,6 +117,7 @@ def worker_message(
     tools: list[tuple[str, str]],
     observations: list[str],
     fallback: bool = False,
+    guidance: str = "",
 ) -> str:
     """Task first, then the role, then a closing cue: small models follow what they read
     last, so the cue (built from the worker's validated name) comes last."""
@@ -99,6 +125,8 @@ def worker_message(
     parts = [f"Task: {quoted(task)}", f"{role_label} ({name}): {quoted(role)}"]
     if context:
         parts.append(section("Results from earlier workers", as_data(context)))
+    if guidance:
+        parts.append(f"A note from the person reviewing the team's answer: {quoted(guidance)}")
     if tools:
         parts.append(section("Tools you may call", named_list(tools)))
     if observations:
@@ -113,6 +141,60 @@ def planner_message(workers: list[dict[str, Any]], task: str) -> str:
     return (
         f"Task: {quoted(task)}\n\n{section('The team', team)}\n\n"
         "Write the plan: a step for each worker the task needs, with what it waits for."
+    )
+
+
+def replan_message(
+    task: str,
+    reports: dict[str, Any],
+    failed: dict[str, str],
+    still_to_run: list[dict[str, Any]],
+    remaining: list[list[str]],
+) -> str:
+    parts = [f"Task: {quoted(task)}", section("Reports so far", as_data(reports))]
+    if failed:
+        parts.append(section("Workers that failed", as_data(failed)))
+    parts.append(section("Still to run", named_list((w["name"], w["role"]) for w in still_to_run)))
+    parts.append(section("The plan for them so far, batch by batch", as_data(remaining)))
+    parts.append(
+        "Write the steps still to run: keep the plan if it still fits, change it if the "
+        "reports or failures call for it."
+    )
+    return "\n\n".join(parts)
+
+
+def critique_message(*, task: str, what: str, text: dict[str, Any]) -> str:
+    return (
+        f"Task: {quoted(task)}\n\n{section(what.capitalize(), as_data(text))}\n\n"
+        f"Judge {what}: accept it, or list what must change."
+    )
+
+
+def revision_message(
+    *, name: str, role: str, task: str, draft: dict[str, Any], problems: list[str]
+) -> str:
+    return "\n\n".join(
+        [
+            f"Task: {quoted(task)}",
+            f"Your role ({name}): {quoted(role)}",
+            section("Your draft", as_data(draft)),
+            section("What the critic says must change", as_data(problems)),
+            f"Write your report on the task as the {name} again, with those problems fixed.",
+        ]
+    )
+
+
+def synthesis_revision_message(
+    task: str, reports: dict[str, Any], draft: dict[str, Any], problems: list[str]
+) -> str:
+    return "\n\n".join(
+        [
+            f"Task: {quoted(task)}",
+            section("Reports", as_data(reports)),
+            section("Your draft answer", as_data(draft)),
+            section("What the critic says must change", as_data(problems)),
+            "Write the team's answer again, with those problems fixed.",
+        ]
     )
 
 

@@ -28,9 +28,10 @@ from pydantic import ValidationError
 
 from nodes.context import AgentContext, agent_context, node_attempt
 from nodes.errors import describe_error
-from nodes.inputs import describe_validation, input_fields, validated_input
+from nodes.inputs import input_fields, validated_input
 from nodes.registry import UnknownNameError
 from nodes.skills import InputSpec, Item, Skill, resolve_skill
+from state.common import validation_problems
 from state.scenarios import (
     BatchRecord,
     MilestoneRecord,
@@ -59,7 +60,7 @@ def check_skill(data: ScenariosInput) -> None:
     try:
         skill.params_model.model_validate(data.params)
     except ValidationError as error:
-        raise ValueError(describe_validation(error, prefix="params.")) from None
+        raise ValueError(validation_problems(error, prefix="params.")) from None
 
 
 def start_scenarios(state: ScenariosState) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ValidationError
 
+from nodes.limits import model_call_slot
 from state.common import INPUT_NAMES, CallUsage
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
@@ -144,14 +145,18 @@ def fit(value: Any, node: dict[str, Any], defs: dict[str, Any], path: str, notes
     return value
 
 
+def fit_to(schema: type[SchemaT], data: Any, notes: list[str]) -> SchemaT:
+    """`data` as a `schema` instance, fitted to its bounds first (each change noted)."""
+    full = json_schema(schema)
+    return schema.model_validate(fit(data, full, full.get("$defs", {}), "", notes))
+
+
 def parse_reply(text: str, schema: type[SchemaT], notes: list[str] | None = None) -> SchemaT:
     """The reply as a `schema` instance, fitted to its bounds first."""
     # strict=False: small models put raw newlines and tabs inside strings; that is no
     # reason to throw an answer away.
     data = json.loads(extract_json(text), strict=False)
-    full = json_schema(schema)
-    fitted = fit(data, full, full.get("$defs", {}), "", notes if notes is not None else [])
-    return schema.model_validate(fitted)
+    return fit_to(schema, data, notes if notes is not None else [])
 
 
 def _problem(error: ValidationError | ValueError) -> str:
@@ -271,7 +276,8 @@ async def ask_structured(
         )
 
     for attempt in range(2):
-        reply = await runnable.ainvoke(messages, config)
+        async with model_call_slot():
+            reply = await runnable.ainvoke(messages, config)
         calls += 1
         t_in, t_out = _tokens(reply)
         tokens_in, tokens_out = tokens_in + t_in, tokens_out + t_out

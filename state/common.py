@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, NamedTuple, TypeVar
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, ValidationError
 from typing_extensions import TypedDict
 
 K = TypeVar("K")
@@ -85,6 +85,8 @@ def usage_totals(usage: list[CallUsage]) -> dict[str, UsageTotal]:
 # with a path): those come only from the environment or the Python API.
 OLLAMA_CHOICE = re.compile(r"^ollama:[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}$")
 MODEL_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+# A registered agent's name (nodes/agents.py), as a run's input gives it.
+AGENT_NAME = r"^[a-z][a-z0-9_.-]{0,63}$"
 EMBEDDED_CHOICE = "llamacpp"
 
 
@@ -111,9 +113,19 @@ def check_model_choice(choice: str) -> str:
 ModelChoice = Annotated[str, AfterValidator(check_model_choice)]
 
 
-class RoleModel(NamedTuple):
-    """A model a run's input picks for one agent role (e.g. a debate's judge)."""
+class ModelPick(NamedTuple):
+    """A model a run's input picks for one of its agents (e.g. a debate's judge)."""
 
-    role: str  # the key agents ask `AgentContext.model_for` with
     field: str  # where the input says it, for errors: e.g. "debater_models.negative"
     choice: str
+
+
+def validation_problems(error: ValidationError, *, prefix: str = "") -> str:
+    """'field.path: problem' per problem, e.g. 'task: String should have at least 1 character'."""
+    problems = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(part) for part in item["loc"]) or "input"
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{prefix}{where}: {message}")
+    more = len(error.errors()) - 5
+    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")

@@ -18,7 +18,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from state.common import INPUT_NAMES, CallUsage, ModelChoice, UsageTotal, at_least
+from state.common import AGENT_NAME, INPUT_NAMES, CallUsage, ModelChoice, UsageTotal, at_least
 
 DEBATER_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 MAX_QUESTION_CHARS = 20_000
@@ -44,12 +44,16 @@ DEFAULT_TEMPERATURES: dict[str, float] = {"self_consistency": 0.8}
 
 class DebaterSpec(BaseModel):
     """One debater: its name (also the position it starts from) and its stance, or (kind
-    'answer') its approach to the question."""
+    'answer') its approach to the question; a role prompt around the model, or an agent
+    registered in Python (`agent`) that argues it."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=DEBATER_NAME, description="Identifier, e.g. 'affirmative'.")
     stance: str = Field(min_length=1, max_length=4_000, description="What this debater argues.")
+    agent: str | None = Field(
+        default=None, pattern=AGENT_NAME, description="A registered agent argues this side."
+    )
 
 
 DEFAULT_STANCES: dict[str, tuple[DebaterSpec, ...]] = {

@@ -6,24 +6,81 @@ import operator
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import TypedDict
 
-from state.common import INPUT_NAMES, CallUsage, ModelChoice, at_least, merge_dicts
+from state.common import (
+    AGENT_NAME,
+    INPUT_NAMES,
+    CallUsage,
+    ModelChoice,
+    at_least,
+    merge_dicts,
+    validation_problems,
+)
+from state.debate import DebateInput, DebateOptions
+from state.scenarios import ScenariosInput, ScenariosOptions
 
 WORKER_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 MAX_TASK_CHARS = 20_000
 MAX_WORKERS = 16
+DEFAULT_MAX_STEPS = 10
+MAX_STEPS = 25
+MAX_REVISE_ROUNDS = 3
+DEFAULT_MAX_PARALLEL = 8
+MAX_PARALLEL = 64
+MAX_DEPTH = 4
+MAX_AGENTS = 64
+MAX_REPLANS = 5
+
+# The patterns a supervisor can run as a worker. Not the saga: its steps are effects
+# with compensations, keyed by the order, and a worker may be retried, replaced by a
+# fallback or re-run by a person, none of which a transaction can be.
+TeamPattern = Literal["supervisor", "debate", "scenarios"]
+WorkerKind = Literal["role", "agent", "team"]
+# Where a team's input takes the supervisor's task when it does not say otherwise.
+TEAM_TASK_FIELD: dict[str, str] = {"supervisor": "task", "debate": "question"}
 
 
 # --- input -------------------------------------------------------------------------
 
 
 class WorkerSpec(BaseModel):
+    """One worker: a role agent (a role prompt around a model, the default), an agent
+    registered in Python (`agent`), or a whole pattern run as a subgraph (`pattern`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=WORKER_NAME, description="Identifier, e.g. 'researcher'.")
-    role: str = Field(min_length=1, max_length=4_000, description="What this worker does.")
+    role: str = Field(
+        default="",
+        max_length=4_000,
+        description="What this worker does: a role agent's instructions; for an agent or "
+        "a team, what the planner is told it does.",
+    )
+    agent: str | None = Field(
+        default=None, pattern=AGENT_NAME, description="A registered agent does the work."
+    )
+    pattern: TeamPattern | None = Field(
+        default=None,
+        description="A whole pattern does the work, as a nested run: supervisor, debate "
+        "or scenarios (not saga).",
+    )
+    input: dict[str, Any] | None = Field(
+        default=None,
+        description="The nested run's input (its task or question defaults to this task).",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="The nested run's build options (filled in)."
+    )
     tools: list[str] = Field(
         default_factory=list, max_length=8, description="Registered tool names it may call."
     )
@@ -31,6 +88,55 @@ class WorkerSpec(BaseModel):
         default=None,
         description="Its own model: ollama:<model>, llamacpp or a registered model name.",
     )
+    temperature: float | None = Field(default=None, ge=0, le=2, description="Its sampling.")
+    max_steps: int = Field(
+        default=DEFAULT_MAX_STEPS, ge=1, le=MAX_STEPS, description="Most tool calls it makes."
+    )
+    revise_rounds: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_REVISE_ROUNDS,
+        description="Critic-and-revise rounds on its report; stops once the critic accepts.",
+    )
+    kind: WorkerKind = Field(default="role", description="Set from the fields above.")
+
+    @field_validator("pattern", mode="before")
+    @classmethod
+    def _nestable(cls, pattern: Any) -> Any:
+        if pattern == "saga":
+            raise ValueError(
+                "a saga cannot be a worker: its steps change things outside the run, and "
+                "undoing them needs a thread of its own; run it by itself"
+            )
+        return pattern
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> WorkerSpec:
+        if self.agent and self.pattern:
+            raise ValueError("a worker is an agent or a team (pattern), not both")
+        kind: WorkerKind = "agent" if self.agent else "team" if self.pattern else "role"
+        if "kind" in self.model_fields_set and self.kind != kind:
+            raise ValueError(f"kind: the fields given make this a {kind} worker, not {self.kind}")
+        if kind == "role" and not self.role.strip():
+            raise ValueError("role: a role worker needs a role (or give agent or pattern)")
+        if kind != "role":
+            fields = type(self).model_fields
+            given = [
+                f
+                for f in ROLE_ONLY
+                if getattr(self, f) != fields[f].get_default(call_default_factory=True)
+            ]
+            if given:
+                raise ValueError(f"{', '.join(given)}: only a role worker has these")
+        if kind != "team" and (self.input is not None or self.options):
+            raise ValueError("input: only a team (a worker with pattern) has an input")
+        self.kind = kind
+        return self
+
+
+# Per-worker settings that shape a role agent's model calls; an agent or a team has
+# its own (a team's go in its input: its workers' models, its revise_rounds).
+ROLE_ONLY = ("tools", "model", "temperature", "max_steps", "revise_rounds")
 
 
 DEFAULT_TEAM: tuple[WorkerSpec, ...] = (
@@ -68,6 +174,45 @@ class SupervisorInput(BaseModel):
         description="Confidence gap at which a conflict is settled by confidence alone; "
         "smaller gaps go to LLM arbitration.",
     )
+    max_replans: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_REPLANS,
+        description="How often the planner may revise the rest of the plan after a batch.",
+    )
+    on_worker_failure: Literal["fallback", "replan"] = Field(
+        default="fallback",
+        description="When a worker's retries run out: a fallback worker stands in, or "
+        "(while replans remain) the planner replans the rest.",
+    )
+    max_parallel: int = Field(
+        default=DEFAULT_MAX_PARALLEL,
+        ge=1,
+        le=MAX_PARALLEL,
+        description="Model calls in flight at once, across the whole run and its teams.",
+    )
+    max_depth: int = Field(
+        default=3,
+        ge=1,
+        le=MAX_DEPTH,
+        description="Levels of nested patterns, this one included (1: no teams).",
+    )
+    max_agents: int = Field(
+        default=32, ge=1, le=MAX_AGENTS, description="Agents at every depth, in all."
+    )
+    escalate_below: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="A synthesis less confident than this, or any failed worker, goes to "
+        "a person before the run ends.",
+    )
+    revise_rounds: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_REVISE_ROUNDS,
+        description="Critic-and-revise rounds on the synthesis; stops once the critic accepts.",
+    )
 
     @field_validator("task")
     @classmethod
@@ -83,6 +228,95 @@ class SupervisorInput(BaseModel):
         if dupes := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"worker names must be unique; repeated: {', '.join(dupes)}")
         return workers
+
+    @model_validator(mode="after")
+    def _teams_within_limits(self) -> SupervisorInput:
+        """Each team's input is checked as its own run's would be, with this task as its
+        default task and this run's limits passed down; then depth and agents in all."""
+        if self.on_worker_failure == "replan" and self.max_replans == 0:
+            raise ValueError("on_worker_failure: 'replan' needs max_replans of at least 1")
+        # Depth first, from the input as given, so the error names the whole nesting
+        # rather than a limit passed down running out somewhere inside it.
+        if (depth := levels("supervisor", self.model_dump())) > self.max_depth:
+            raise ValueError(
+                f"teams nest {depth} levels deep (this run included); max_depth is {self.max_depth}"
+            )
+        for worker in self.workers:
+            if worker.kind == "team":
+                worker.input, worker.options = team_input(self, worker)
+        if (agents := agent_count("supervisor", self)) > self.max_agents:
+            raise ValueError(
+                f"{agents} agents at every depth in all; max_agents is {self.max_agents}"
+            )
+        return self
+
+
+def team_input(
+    parent: SupervisorInput, worker: WorkerSpec
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A team worker's input (state) and options, validated like a run's."""
+    assert worker.pattern is not None
+    given = dict(worker.input or {})
+    given = {**given, **{k: v for k, v in worker.options.items() if k not in given}}
+    if (field := TEAM_TASK_FIELD.get(worker.pattern)) and field not in given:
+        given[field] = parent.task
+    if worker.pattern == "supervisor":
+        # A team lead's team is one level down, and shares this run's budgets.
+        given["max_depth"] = min(given.get("max_depth", parent.max_depth), parent.max_depth - 1)
+        given.setdefault("max_agents", parent.max_agents)
+        given.setdefault("max_parallel", parent.max_parallel)
+    option_fields = set(TEAM_OPTIONS[worker.pattern].model_fields)
+    state = {k: v for k, v in given.items() if k not in option_fields}
+    options = {k: v for k, v in given.items() if k in option_fields}
+    where = f"workers[{worker.name}].input"
+    try:
+        parsed = TEAM_INPUTS[worker.pattern].model_validate(state)
+        parsed_options = TEAM_OPTIONS[worker.pattern].model_validate(options)
+    except ValidationError as error:
+        raise ValueError(f"{where}: {validation_problems(error)}") from None
+    return parsed.model_dump(), parsed_options.model_dump()
+
+
+# A team's input and options are checked by the models of its pattern, as a run's are.
+TEAM_INPUTS: dict[str, type[BaseModel]] = {"debate": DebateInput, "scenarios": ScenariosInput}
+TEAM_OPTIONS: dict[str, type[BaseModel]] = {
+    "debate": DebateOptions,
+    "scenarios": ScenariosOptions,
+}
+
+
+def levels(pattern: Any, data: Any) -> int:
+    """How many levels of patterns a run is: 1, plus its deepest team's. Reads input as
+    given (not yet validated), so anything malformed counts as one level and is left
+    for validation to name."""
+    workers = data.get("workers") if pattern == "supervisor" and isinstance(data, dict) else None
+    if not isinstance(workers, list):
+        return 1
+    nested = [
+        levels(w["pattern"], w.get("input"))
+        for w in workers
+        if isinstance(w, dict) and w.get("pattern")
+    ]
+    return 1 + max(nested, default=0)
+
+
+def agent_count(pattern: str, data: BaseModel | dict[str, Any]) -> int:
+    """The agents a run puts to work at every depth: each role or registered worker,
+    each debater and a judge, each scenario; not the supervisor's own planner, conflict
+    checks and synthesizer, which coordinate rather than work."""
+    values = as_dict(data)
+    if pattern == "debate":
+        return len(values["stances"]) + (1 if values.get("strategy") == "judge" else 0)
+    if pattern == "scenarios":
+        return len(values["scenarios"])
+    return sum(
+        agent_count(w["pattern"], w["input"]) if w.get("kind") == "team" else 1
+        for w in values["workers"]
+    )
+
+
+def as_dict(value: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    return value.model_dump() if isinstance(value, BaseModel) else value
 
 
 # --- structured agent output ----------------------------------------------------------
@@ -264,18 +498,140 @@ class Synthesis(BaseModel):
     confidence: float = Field(ge=0, le=1, description="How sure the team is of its answer.")
 
 
+class Critique(BaseModel):
+    accept: bool = Field(description="true if the text does its job well enough as it is.")
+    problems: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list,
+        max_length=3,
+        description="What must change, one sentence each; none when you accept.",
+    )
+
+
+class Replan(BaseModel):
+    steps: list[PlanStep] = Field(
+        max_length=MAX_WORKERS,
+        description="The steps still to run, one per worker; none if nothing more is needed.",
+    )
+    reason: str = Field(max_length=300, description="Why, in one sentence.")
+
+
+@cache
+def replan_schema(worker_names: tuple[str, ...]) -> type[Replan]:
+    """Only workers that have not yet reported can be planned again."""
+    names: Any = Literal[worker_names]
+    step = create_model(
+        "PlanStep",
+        __base__=PlanStep,
+        worker=(names, Field(json_schema_extra=team_names("Still to run"))),
+        depends_on=(
+            list[names],
+            Field(
+                default_factory=list,
+                max_length=len(worker_names),
+                json_schema_extra=team_names("Still to run"),
+            ),
+        ),
+    )
+    return create_model(
+        "Replan",
+        __base__=Replan,
+        steps=(list[step], Field(max_length=len(worker_names))),  # type: ignore[valid-type]
+    )
+
+
+class SynthesisEdit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    summary: str = Field(min_length=1, max_length=1_500)
+    recommendations: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=4
+    )
+    confidence: float = Field(ge=0, le=1)
+
+
+class SynthesisReview(BaseModel):
+    """A person's answer to a synthesis sent to them: accept it, edit it, or run named
+    workers again (with a note for them) and synthesise anew."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["accept", "edit", "rerun"]
+    synthesis: SynthesisEdit | None = None
+    workers: list[str] = Field(default_factory=list, max_length=MAX_WORKERS)
+    note: str = Field(default="", max_length=2_000)
+
+    @model_validator(mode="after")
+    def _complete(self) -> SynthesisReview:
+        if self.action == "edit" and self.synthesis is None:
+            raise ValueError("synthesis: an edit gives the synthesis to keep")
+        if self.action != "edit" and self.synthesis is not None:
+            raise ValueError("synthesis: only an edit gives a synthesis")
+        if self.action == "rerun" and not self.workers:
+            raise ValueError("workers: name the workers to run again")
+        if self.action != "rerun" and self.workers:
+            raise ValueError("workers: only a rerun names workers")
+        if len(set(self.workers)) != len(self.workers):
+            raise ValueError("workers: name each worker once")
+        return self
+
+
+@cache
+def synthesis_review_schema(worker_names: tuple[str, ...]) -> type[SynthesisReview]:
+    names: Any = Literal[worker_names]
+    return create_model(
+        "SynthesisReview",
+        __base__=SynthesisReview,
+        workers=(list[names], Field(default_factory=list, max_length=len(worker_names))),
+    )
+
+
 # --- graph state ------------------------------------------------------------------------
 
 
 class PlanRecord(TypedDict):
     batches: list[list[str]]
     rationale: str
-    source: Literal["planner", "fallback", "reviewer"]
+    source: Literal["planner", "fallback", "reviewer", "replanner", "person"]
     note: str
+
+
+class PlanRevision(TypedDict):
+    """One time the planner looked at the results so far and the rest of the plan."""
+
+    after_batch: int
+    trigger: Literal["batch", "failure"]
+    failed: dict[str, str]  # the workers whose failure triggered it, with their errors
+    reason: str
+    before: list[list[str]]  # the batches still to run, before
+    after: list[list[str]]  # and after
+    changed: bool
+
+
+class ReportReview(TypedDict):
+    """One critic round on a report or on the synthesis."""
+
+    round: int
+    accepted: bool
+    problems: list[str]
+
+
+class ToolCall(TypedDict):
+    """One tool call of a worker's ReAct loop, as it happened."""
+
+    step: int
+    tool: str
+    input: str
+    output: str  # cut to TOOL_OUTPUT_CHARS
+    error: str | None  # the tool failed or timed out: the agent read this instead
+    latency_ms: float
+    # thread, task and step: the same on a re-run after a crash, so a tool server can
+    # tell a repeated call from a new one
+    key: str
 
 
 class WorkerResult(TypedDict):
     worker: str
+    kind: WorkerKind
     status: Literal["ok", "fallback", "failed"]
     report: dict[str, Any] | None
     error: str | None
@@ -284,6 +640,13 @@ class WorkerResult(TypedDict):
     # wall-clock span of the attempt that produced the result (epoch seconds)
     started_at: float
     finished_at: float
+    # False while a critic-and-revise loop is still working on the report
+    final: bool
+    reviews: list[ReportReview]
+    # a team's nested run: its pattern and final state (usage rolled up into the parent's)
+    team: dict[str, Any] | None
+    notes: list[str]
+    tool_calls: list[ToolCall]
 
 
 class Conflict(TypedDict):
@@ -299,29 +662,63 @@ class Resolution(TypedDict):
     resolution: str
 
 
+class Escalation(TypedDict):
+    """A person's answer to a synthesis sent to them."""
+
+    reason: str
+    action: Literal["accept", "edit", "rerun"]
+    workers: list[str]
+    note: str
+
+
 class SupervisorState(TypedDict, total=False):
     task: str
     workers: list[dict[str, Any]]
     review_plan: bool
     conflict_gap: float
+    max_replans: int
+    on_worker_failure: Literal["fallback", "replan"]
+    max_parallel: int
+    max_depth: int
+    max_agents: int
+    escalate_below: float | None
+    revise_rounds: int
     plan: PlanRecord
+    plan_revisions: Annotated[list[PlanRevision], operator.add]
     batch_index: int
     results: Annotated[dict[str, WorkerResult], merge_dicts]
     conflicts: list[Conflict]
     conflict_note: str
+    # each conflict check starts a new list (`Overwrite`): a re-run's conflicts are new
     resolutions: Annotated[list[Resolution], operator.add]
     synthesis: dict[str, Any]
+    escalations: Annotated[list[Escalation], operator.add]
     usage: Annotated[list[CallUsage], operator.add]
 
 
 class WorkerTask(TypedDict):
-    """What one `Send` hands a worker: its spec, the task, and earlier batches' results."""
+    """What one `Send` hands a worker: its spec, the task, earlier batches' results, and
+    what happens if it fails."""
 
     task: str
     worker: dict[str, Any]
     batch: int
     context: list[dict[str, Any]]
     failed_with: str | None
+    guidance: str  # a person's note when they asked for this worker again
+    on_failure: Literal["fallback", "replan"]
+    max_parallel: int
+
+
+class ReviewTask(TypedDict):
+    """A worker's report going through a critic round (and, if rejected, a revision)."""
+
+    task: str
+    worker: dict[str, Any]
+    result: WorkerResult
+    round: int
+    problems: list[str]
+    max_parallel: int
 
 
 class ConflictTask(TypedDict):
@@ -329,6 +726,7 @@ class ConflictTask(TypedDict):
     conflict: Conflict
     reports: dict[str, dict[str, Any]]
     conflict_gap: float
+    max_parallel: int
 
 
 class SupervisorOptions(BaseModel):
@@ -339,3 +737,9 @@ class SupervisorOptions(BaseModel):
     worker_timeout_s: float = Field(default=300.0, gt=0, le=3_600)
     max_attempts: int = Field(default=3, ge=1, le=10)
     backoff_s: float = Field(default=1.0, ge=0, le=60)
+    agent_timeout_s: float = Field(default=600.0, gt=0, le=3_600)
+    team_timeout_s: float = Field(default=3_600.0, gt=0, le=86_400)
+
+
+TEAM_INPUTS["supervisor"] = SupervisorInput
+TEAM_OPTIONS["supervisor"] = SupervisorOptions

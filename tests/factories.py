@@ -33,7 +33,9 @@ def decode(entry: Any) -> Any:
         return [decode(item) for item in entry]
     if isinstance(entry, dict) and "raise" in entry:
         return ERRORS[entry["raise"]](entry.get("message", "scripted failure"))
-    return entry if isinstance(entry, str) else json.dumps(entry)
+    if isinstance(entry, str | BaseException) or callable(entry):
+        return entry
+    return json.dumps(entry)
 
 
 def encode(script: dict[str, Any]) -> str:

@@ -33,7 +33,13 @@ def supervisor_agent(prompt: str) -> str:
     """Which supervisor agent a prompt (system text, then the user message) belongs to;
     workers by the `[tag]` in their role (so tests can give several workers one script),
     else by their name, both from the user message."""
+    if "You are a critic" in prompt:
+        judged = re.search(r"Judge the (\w[\w-]*)'s report", prompt)
+        return f"critic:{judged.group(1)}" if judged else "critic:synthesis"
     for marker, agent in (
+        ("looking again at the plan", "replanner"),
+        ("revise a team's final answer", "synthesis_reviser"),
+        ("revising your report", "reviser:" + (worker_tag(prompt, "Your role") or "?")),
         ("supervisor's planner", "planner"),
         ("compare the reports", "conflict_detector"),
         ("settle a disagreement", "arbiter"),
@@ -66,6 +72,12 @@ class ScriptedChatModel(BaseChatModel):
     # tell a call in flight at a kill from one that had finished.
     trace_path: str | None = None
     calls: list[str] = Field(default_factory=list)
+    # each call's agent and prompt (system text, then user message), for asserting what
+    # an agent was told
+    prompts: list[tuple[str, str]] = Field(default_factory=list)
+    # calls under way at once, now and at the most (a run's concurrency cap shows here)
+    in_flight: int = 0
+    peak_in_flight: int = 0
     steps: list[tuple[str, int | None]] = Field(default_factory=list)
     positions: dict[str, int] = Field(default_factory=dict)
 
@@ -74,12 +86,17 @@ class ScriptedChatModel(BaseChatModel):
         return "scripted"
 
     def _agent(self, messages: list[BaseMessage]) -> str:
+        """Classify the call and record it when it starts, so calls cut short by a
+        timeout or a kill count too."""
         system = next((m.text for m in messages if m.type == "system"), "")
         user = next((m.text for m in messages if m.type == "human"), "")
-        return self.classify(f"{system}\n\n{user}")
+        prompt = f"{system}\n\n{user}"
+        agent = self.classify(prompt)
+        self.prompts.append((agent, prompt))
+        self._record(agent)
+        return agent
 
     def _record(self, agent: str) -> None:
-        """Log a call when it starts, so calls cut short by a timeout or a kill count too."""
         self.calls.append(agent)
         if self.log_path:
             with Path(self.log_path).open("a") as log:
@@ -128,7 +145,6 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         agent = self._agent(messages)
-        self._record(agent)
         return self._result(self._next_reply(agent, messages), messages)
 
     async def _agenerate(
@@ -141,10 +157,14 @@ class ScriptedChatModel(BaseChatModel):
         agent = self._agent(messages)
         metadata = (run_manager.metadata or {}) if run_manager else {}
         self.steps.append((agent, metadata.get("langgraph_step")))
-        self._record(agent)
         self._trace("start", agent, metadata)
-        if delay := self.delays.get(agent, self.delays.get("*", 0.0)):
-            await asyncio.sleep(delay)
-        result = self._result(self._next_reply(agent, messages), messages)
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if delay := self.delays.get(agent, self.delays.get("*", 0.0)):
+                await asyncio.sleep(delay)
+            result = self._result(self._next_reply(agent, messages), messages)
+        finally:
+            self.in_flight -= 1
         self._trace("end", agent, metadata)
         return result

@@ -57,6 +57,12 @@ def notebook_model() -> Any:
     from tests.factories import decode
     from tests.scripted import ScriptedChatModel
 
-    return ScriptedChatModel(
-        script={agent: decode(entry) for agent, entry in supervisor_script().items()}
+    script = supervisor_script(
+        # the notebook's MCP section: one tool call, then the report
+        fact_checker=[
+            {"action": "tool", "tool": "facts.lookup", "tool_input": "postgres"},
+            {"action": "finish"},
+            report("PostgreSQL can queue jobs with SKIP LOCKED", 0.8, ("queue", "SKIP LOCKED")),
+        ]
     )
+    return ScriptedChatModel(script={agent: decode(entry) for agent, entry in script.items()})

@@ -16,7 +16,7 @@ from graphs import debate
 from mas.errors import InputError
 from mas.patterns import get_pattern
 from nodes.context import AgentContext
-from state.common import RoleModel
+from state.common import ModelPick
 from tests.scripted import ScriptedChatModel
 from tests.scripts_debate import (
     QUESTION,
@@ -411,13 +411,13 @@ async def test_judge_and_debaters_use_their_role_models() -> None:
     assert values["verdict"]["winner"] == "negative"
 
 
-def test_role_models_come_from_the_input() -> None:
+def test_model_picks_come_from_the_input() -> None:
     values = {"judge_model": "ollama:qwen3", "debater_models": {"negative": "ollama:llama3.2"}}
-    assert debate.role_models(values) == [
-        RoleModel("debater:negative", "debater_models.negative", "ollama:llama3.2"),
-        RoleModel("judge", "judge_model", "ollama:qwen3"),
+    assert debate.model_picks(values) == [
+        ModelPick("debater_models.negative", "ollama:llama3.2"),
+        ModelPick("judge_model", "ollama:qwen3"),
     ]
-    assert debate.role_models({"judge_model": None, "debater_models": {}}) == []
+    assert debate.model_picks({"judge_model": None, "debater_models": {}}) == []
 
 
 async def test_compare_runs_baselines_with_the_debates_number_of_calls() -> None:

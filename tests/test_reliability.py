@@ -207,9 +207,10 @@ async def test_a_run_killed_between_a_steps_writes_and_its_checkpoint_is_not_fin
     task = {"task": "Queue or not?", "workers": TEAM, "backoff_s": 0.0}
     finished = await mas.arun("supervisor", task, thread_id=thread_id, model=supervisor_model())
     with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        # back to a checkpoint whose task's writes are saved but whose successor is lost
         newest = admin.execute(
             "SELECT checkpoint_id FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = '' "
-            "ORDER BY checkpoint_id DESC LIMIT 2",
+            "ORDER BY checkpoint_id DESC LIMIT 3",
             (thread_id,),
         ).fetchall()
         for (checkpoint_id,) in newest:

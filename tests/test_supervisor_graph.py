@@ -43,7 +43,7 @@ def test_plan_batches_layers_dependencies() -> None:
         ],
         rationale="",
     )
-    assert plan_batches(p, ["a", "b", "c"]).layers == [["a"], ["b"], ["c"]]
+    assert plan_batches(p.steps, ["a", "b", "c"]).layers == [["a"], ["b"], ["c"]]
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_plan_batches_layers_dependencies() -> None:
 def test_plan_batches_mends_slips_with_one_reading(
     steps: list[PlanStep], layers: list[list[str]], note: str
 ) -> None:
-    batches = plan_batches(Plan(steps=steps, rationale=""), ["a", "b", "c"])
+    batches = plan_batches(steps, ["a", "b", "c"])
     assert batches.layers == layers
     assert any(note in n for n in batches.notes), batches.notes
 
@@ -73,7 +73,7 @@ def test_plan_batches_mends_slips_with_one_reading(
 )
 def test_plan_batches_rejects_unrunnable_plans(steps: list[PlanStep], problem: str) -> None:
     with pytest.raises(PlanError, match=problem):
-        plan_batches(Plan(steps=steps, rationale=""), ["a", "b", "c"])
+        plan_batches(steps, ["a", "b", "c"])
 
 
 async def test_planned_batches_run_in_order_with_parallel_workers_in_one_superstep() -> None:
@@ -217,8 +217,10 @@ async def test_failed_synthesizer_keeps_the_workers_results() -> None:
 # --- tools --------------------------------------------------------------------------------
 
 
-async def test_tool_worker_runs_a_bounded_react_loop() -> None:
-    team = [{"name": "researcher", "role": "Compute [researcher]", "tools": ["calculator"]}]
+@pytest.mark.parametrize("max_steps", [None, 3])
+async def test_tool_worker_runs_a_bounded_react_loop(max_steps: int | None) -> None:
+    worker = {"name": "researcher", "role": "Compute [researcher]", "tools": ["calculator"]}
+    team = [worker if max_steps is None else {**worker, "max_steps": max_steps}]
     step = {"action": "tool", "tool": "calculator", "tool_input": "6*7"}
     seen: list[str] = []
 
@@ -234,7 +236,8 @@ async def test_tool_worker_runs_a_bounded_react_loop() -> None:
         ),
     )
     values, model = await run_graph(script, task={"workers": team})
-    assert model.calls.count("researcher") == 4 + 1
+    # tool steps up to the worker's limit (10 by default), then the report
+    assert model.calls.count("researcher") == (max_steps or 10) + 1
     assert "calculator('6*7') -> 42" in seen[0]
     assert values["results"]["researcher"]["report"]["summary"] == "42"
 

@@ -167,7 +167,9 @@ def render(console: Console, values: dict[str, Any]) -> None:
             f"[cyan]stopped after round {stopped['round']}:[/] {reason} ({stopped['note']})"
         )
     for failure in values.get("failures", []):
-        console.print(f"[red]{failure['agent']} failed:[/] {failure['error'][:200]}")
+        console.print(
+            Text.assemble((f"{failure['agent']} failed:", "red"), f" {failure['error'][:200]}")
+        )
     console.print(_verdict(values))
     if comparison := values.get("comparison"):
         console.print(_comparison(comparison))

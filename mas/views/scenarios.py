@@ -84,7 +84,7 @@ def render(console: Console, values: dict[str, Any]) -> None:
     console.print(table)
     for name, s in result.get("scenarios", {}).items():
         for error in s["errors"]:
-            console.print(f"[red]{name}:[/] {error}")
+            console.print(Text.assemble((f"{name}:", "red"), f" {error}"))
     timeline = Table(title="milestones")
     timeline.add_column("milestone")
     timeline.add_column("at", justify="right")

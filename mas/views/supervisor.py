@@ -1,4 +1,6 @@
-"""How `mas` shows a finished supervisor run."""
+"""How `mas` shows a supervisor run: its workers as a tree (a team's nested run under
+the worker it ran for), plan revisions, critic rounds, a person's decisions, and the
+synthesis."""
 
 from __future__ import annotations
 
@@ -6,41 +8,105 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
+from rich.tree import Tree
 
 from nodes.structured import cut_at_word
 
+STATUS_STYLE = {"ok": "green", "fallback": "yellow", "failed": "red"}
+
+
+def worker_line(name: str, result: dict[str, Any]) -> Text:
+    report = result.get("report") or {}
+    line = Text(f"{name} ", style="bold")
+    line.append(result["status"], style=STATUS_STYLE[result["status"]])
+    kind = result.get("kind", "role")
+    if kind == "team":
+        line.append(f" · {(result.get('team') or {}).get('pattern', 'team')}", style="cyan")
+    elif kind == "agent":
+        line.append(" · registered agent", style="cyan")
+    line.append(f" · batch {result['batch']}")
+    if report:
+        line.append(f" · confidence {report.get('confidence', 0):.2f}")
+    if reviews := result.get("reviews"):
+        accepted = "accepted" if reviews[-1]["accepted"] else "not accepted"
+        line.append(f" · {len(reviews)} critic round(s), {accepted}", style="magenta")
+    if calls := result.get("tool_calls"):
+        failed = sum(1 for call in calls if call["error"])
+        line.append(f" · {len(calls)} tool call(s)" + (f", {failed} failed" if failed else ""))
+    summary = report.get("summary") or result.get("error") or ""
+    line.append(f"\n{cut_at_word(summary, 160)}", style="dim")
+    return line
+
+
+def add_team(tree: Tree, pattern: str, values: dict[str, Any]) -> None:
+    """A nested run under its worker: a supervisor's workers (recursively), a debate's
+    verdict, a scenarios run's ranking."""
+    if pattern == "supervisor":
+        for name, result in values.get("results", {}).items():
+            branch = tree.add(worker_line(name, result))
+            if team := result.get("team"):
+                add_team(branch, team["pattern"], team["values"])
+    elif pattern == "debate":
+        verdict = values.get("verdict") or {}
+        tree.add(
+            Text(
+                f"verdict: {verdict.get('winner', '-')} ({verdict.get('decided_by', '-')}, "
+                f"{verdict.get('confidence', 0):.2f}) after {values.get('round', 0)} round(s)"
+            )
+        )
+    else:
+        ranking = (values.get("aggregate") or {}).get("quality_ranking", [])
+        tree.add(Text("ranking: " + ", ".join(r["scenario"] for r in ranking)))
+
 
 def render(console: Console, values: dict[str, Any]) -> None:
-    """Workers, conflicts and the synthesis of a finished supervisor run."""
+    """Workers (teams as trees), plan changes, conflicts and the synthesis."""
     plan = values.get("plan", {})
     if plan.get("note"):
-        console.print(f"[yellow]plan ({plan.get('source')}):[/] {plan['note']}")
-    workers = Table(title="workers", show_lines=False)
-    for column in ("worker", "batch", "status", "confidence", "summary"):
-        workers.add_column(column)
-    for name, result in values.get("results", {}).items():
-        report = result.get("report") or {}
-        status_style = {"ok": "green", "fallback": "yellow", "failed": "red"}[result["status"]]
-        workers.add_row(
-            name,
-            str(result["batch"]),
-            Text(result["status"], style=status_style),
-            f"{report.get('confidence', 0):.2f}" if report else "-",
-            cut_at_word(report.get("summary") or result.get("error") or "", 160),
+        console.print(
+            Text.assemble((f"plan ({plan.get('source')}):", "yellow"), f" {plan['note']}")
         )
-    console.print(workers)
+    tree = Tree(f"[bold]{len(values.get('results', {}))} workers[/]")
+    add_team(tree, "supervisor", values)
+    console.print(tree)
+    for revision in values.get("plan_revisions", []):
+        change = "changed" if revision["changed"] else "kept"
+        failed = "; ".join(f"{n} failed: {e}" for n, e in revision.get("failed", {}).items())
+        console.print(
+            Text.assemble(
+                ("replan", "cyan"),
+                f" after batch {revision['after_batch']} ({failed or 'batch done'}): "
+                f"{change} {revision['before']} → {revision['after']}: {revision['reason']}",
+            )
+        )
     synthesis = values.get("synthesis") or {}
     for conflict in synthesis.get("conflicts", []):
         resolution = conflict.get("resolution") or {}
         console.print(
-            f"[magenta]conflict[/] {conflict['topic']} ({', '.join(conflict['workers'])}): "
-            f"{resolution.get('method', 'unresolved')} → {resolution.get('winner', '-')}: "
-            f"{resolution.get('resolution', '')}"
+            Text.assemble(
+                ("conflict", "magenta"),
+                f" {conflict['topic']} ({', '.join(conflict['workers'])}): "
+                f"{resolution.get('method', 'unresolved')} → {resolution.get('winner', '-')}: "
+                f"{resolution.get('resolution', '')}",
+            )
+        )
+    for escalation in values.get("escalations", []):
+        workers = f" {', '.join(escalation['workers'])}" if escalation["workers"] else ""
+        console.print(
+            Text.assemble(
+                ("a person", "yellow"),
+                f" ({escalation['reason']}): {escalation['action']}{workers}"
+                + (f" · {escalation['note']}" if escalation["note"] else ""),
+            )
         )
     body = [Text(synthesis.get("summary", ""))]
     body += [Text(f"• {r}") for r in synthesis.get("recommendations", [])]
     if "confidence" in synthesis:
         body.append(Text(f"confidence {synthesis['confidence']:.2f}", style="bold"))
+    if reviews := synthesis.get("reviews"):
+        accepted = "accepted" if reviews[-1]["accepted"] else "not accepted"
+        body.append(Text(f"{len(reviews)} critic round(s), {accepted}", style="magenta"))
+    if synthesis.get("note"):
+        body.append(Text(synthesis["note"], style="yellow"))
     console.print(Panel(Group(*body), title="synthesis", border_style="green"))
