@@ -114,62 +114,89 @@ def scenarios_default(base_size: int) -> dict[str, Any]:
     }
 
 
+def batches_input(batches: int) -> dict[str, Any]:
+    """One scenario of `batches` one-item batches, run to the end (free mode)."""
+    return {
+        "skill": SLEEP_SKILL,
+        "params": {"item_s": 0.0},
+        "base_size": batches,
+        "sync": "free",
+        "scenarios": [{"name": "long", "scale": 1.0, "batch_size": 1, "budget_s": 600}],
+    }
+
+
+def fitted_exponent(points: list[tuple[int, int]]) -> float:
+    """Least-squares slope of log(bytes) over log(length): 1 linear, 2 quadratic."""
+    xs, ys = [math.log(n) for n, _ in points], [math.log(b) for _, b in points]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mean_x) ** 2 for x in xs
+    )
+
+
 async def growth(dsn: str) -> None:
     rows = []
     async with open_async_saver(dsn) as saver:
         model = scripted(debate_script(), debate_agent)
-        runs: list[tuple[str, str, int, Graph, dict[str, Any]]] = [
-            *(
-                (
-                    "debate",
-                    f"{n} rounds",
-                    n,
-                    debate.build(checkpointer=saver, model=model),
-                    debate_input(n),
-                )
-                for n in (2, 4, 6)
-            ),
-            *(
-                (
-                    "scenarios",
-                    f"base_size {n} (complex 8x: {8 * n} items, {8 * n // 20} batches)",
-                    n,
-                    scenarios.build(checkpointer=saver),
-                    scenarios_default(n),
-                )
-                for n in (20, 40, 80)
-            ),
-        ]
-        previous: dict[str, tuple[int, int, int]] = {}
-        for pattern, label, n, graph, raw in runs:
-            state, _ = get_pattern(pattern).parse(raw)
-            thread_id = uuid.uuid4().hex
-            config = {"configurable": {"thread_id": thread_id}}
-            await graph.ainvoke(state, config, context=AgentContext(model=model), durability="sync")
-            size = await thread_bytes(dsn, thread_id)
-            exponent = blob_exponent = ""
-            if pattern in previous:
-                n0, total0, blobs0 = previous[pattern]
-                exponent = f"{math.log(size['total'] / total0) / math.log(n / n0):.2f}"
-                blob_exponent = f"{math.log(size['blob_bytes'] / blobs0) / math.log(n / n0):.2f}"
-            previous[pattern] = (n, size["total"], size["blob_bytes"])
-            rows.append(
+        series: list[tuple[str, list[tuple[str, int, Graph, dict[str, Any]]]]] = [
+            (
+                "debate",
                 [
-                    f"{pattern}, {label}",
-                    str(size["steps"]),
-                    str(size["checkpoints"]),
-                    f"{size['checkpoint_bytes'] / 1024:.1f}",
-                    f"{size['blob_bytes'] / 1024:.1f}",
-                    f"{size['write_bytes'] / 1024:.1f}",
-                    f"{size['total'] / 1024:.1f}",
-                    f"{size['total'] / size['steps'] / 1024:.2f}",
-                    exponent,
-                    blob_exponent,
-                ]
-            )
+                    (f"{n} rounds", n, debate.build(checkpointer=saver, model=model),
+                     debate_input(n) | {"early_stop": False})
+                    for n in (2, 3, 4, 6)
+                ],
+            ),
+            (
+                "scenarios",
+                [
+                    (f"{n} batches (free)", n, scenarios.build(checkpointer=saver),
+                     batches_input(n))
+                    for n in (62, 125, 250, 500)
+                ],
+            ),
+            (
+                "scenarios",
+                [
+                    (f"base_size {n} (3 scenarios, 8x: {8 * n // 20} batches, milestones)", n,
+                     scenarios.build(checkpointer=saver), scenarios_default(n))
+                    for n in (20, 40, 80, 160)
+                ],
+            ),
+        ]  # fmt: skip
+        for pattern, runs in series:
+            points: list[tuple[int, int]] = []
+            for label, n, graph, raw in runs:
+                state, _ = get_pattern(pattern).parse(raw)
+                thread_id = uuid.uuid4().hex
+                config = {"configurable": {"thread_id": thread_id}}
+                await graph.ainvoke(
+                    state, config, context=AgentContext(model=model), durability="sync"
+                )
+                size = await thread_bytes(dsn, thread_id)
+                exponent = ""
+                if points:
+                    n0, total0 = points[-1]
+                    exponent = f"{math.log(size['total'] / total0) / math.log(n / n0):.2f}"
+                points.append((n, size["total"]))
+                fit = f"{fitted_exponent(points):.2f}" if len(points) == len(runs) else ""
+                rows.append(
+                    [
+                        f"{pattern}, {label}",
+                        str(size["steps"]),
+                        str(size["checkpoints"]),
+                        f"{size['checkpoint_bytes'] / 1024:.1f}",
+                        f"{size['blob_bytes'] / 1024:.1f}",
+                        f"{size['write_bytes'] / 1024:.1f}",
+                        f"{size['total'] / 1024:.1f}",
+                        exponent,
+                        fit,
+                    ]
+                )
     print_table(
-        "Checkpoint bytes in Postgres per thread (durability sync); growth exponent = "
-        "log(total ratio) / log(length ratio) against the row above (1 linear, 2 quadratic)",
+        "Checkpoint bytes in Postgres per thread (durability sync); growth exp. = "
+        "log(total ratio) / log(length ratio) against the row above, fit = least-squares "
+        "exponent over the series (1 linear, 2 quadratic)",
         [
             "run",
             "supersteps",
@@ -178,9 +205,8 @@ async def growth(dsn: str) -> None:
             "blobs KiB",
             "writes KiB",
             "total KiB",
-            "KiB/superstep",
             "growth exp.",
-            "blobs growth exp.",
+            "fit",
         ],
         rows,
     )

@@ -80,16 +80,9 @@ ORDER BY t.updated_at DESC
 LIMIT %(limit)s
 """
 
-# Checkpoint ids are time-ordered (uuid6), so "newest N" is an ORDER BY on the id.
+# The checkpoints a prune removes (`mas_pruned`, filled by `prune_thread`), their
+# writes, and the blobs no remaining checkpoint points at.
 PRUNE_SQL = [
-    """
-    CREATE TEMP TABLE mas_pruned ON COMMIT DROP AS
-    SELECT checkpoint_ns, checkpoint_id FROM (
-        SELECT checkpoint_ns, checkpoint_id,
-               row_number() OVER (PARTITION BY checkpoint_ns ORDER BY checkpoint_id DESC) AS rn
-        FROM checkpoints WHERE thread_id = %(thread_id)s
-    ) ranked WHERE rn > %(keep)s
-    """,
     """
     DELETE FROM checkpoint_writes w USING mas_pruned p
     WHERE w.thread_id = %(thread_id)s
@@ -110,6 +103,60 @@ PRUNE_SQL = [
     )
     """,
 ]
+CHAIN_SQL = """
+SELECT checkpoint_ns, checkpoint_id, parent_checkpoint_id,
+       checkpoint -> 'channel_versions' AS versions
+FROM checkpoints WHERE thread_id = %s ORDER BY checkpoint_ns, checkpoint_id DESC
+"""
+# (namespace, channel, version) of every stored value ("empty": a delta channel's step
+# that stored only its writes)
+STORED_SQL = """
+SELECT checkpoint_ns, channel, version FROM checkpoint_blobs
+WHERE thread_id = %s AND type <> 'empty'
+"""
+
+
+def checkpoints_to_prune(
+    conn: Connection[Any], thread_id: str, keep: int, delta_channels: frozenset[str]
+) -> list[tuple[str, str]]:
+    """All but the newest `keep` checkpoints per namespace, except those a kept one
+    still needs: a delta channel (LangGraph's `DeltaChannel`) is rebuilt from the writes
+    of every checkpoint back to its last stored snapshot, so that chain stays."""
+    stored = {
+        (row["checkpoint_ns"], row["channel"], row["version"])
+        for row in conn.execute(STORED_SQL, (thread_id,))
+    }
+    chains: dict[str, list[dict[str, Any]]] = {}
+    for row in conn.execute(CHAIN_SQL, (thread_id,)):
+        chains.setdefault(row["checkpoint_ns"], []).append(row)
+    pruned: list[tuple[str, str]] = []
+    for namespace, rows in chains.items():  # newest first
+        if len(rows) <= keep:
+            continue
+        by_id = {row["checkpoint_id"]: row for row in rows}
+        kept = {row["checkpoint_id"] for row in rows[:keep]}
+        oldest = rows[keep - 1]
+        versions = oldest["versions"] or {}
+        unseeded = {
+            channel
+            for channel in delta_channels & set(versions)
+            if (namespace, channel, str(versions[channel])) not in stored
+        }
+        parent = by_id.get(oldest["parent_checkpoint_id"] or "")
+        while unseeded and parent is not None:
+            kept.add(parent["checkpoint_id"])
+            versions = parent["versions"] or {}
+            unseeded = {
+                channel
+                for channel in unseeded
+                if channel in versions
+                and (namespace, channel, str(versions[channel])) not in stored
+            }
+            parent = by_id.get(parent["parent_checkpoint_id"] or "")
+        pruned += [
+            (namespace, row["checkpoint_id"]) for row in rows if row["checkpoint_id"] not in kept
+        ]
+    return pruned
 
 
 def _record(row: dict[str, Any]) -> ThreadRecord:
@@ -257,8 +304,15 @@ def count_checkpoints(conn: Connection[Any], thread_id: str) -> int:
     return int(row["n"]) if row else 0
 
 
-def prune_thread(conn: Connection[Any], thread_id: str, *, keep: int) -> int:
-    """Delete all but the newest `keep` checkpoints of a thread; returns how many went.
+def prune_thread(
+    conn: Connection[Any],
+    thread_id: str,
+    *,
+    keep: int,
+    delta_channels: frozenset[str] = frozenset(),
+) -> int:
+    """Delete all but the newest `keep` checkpoints of a thread (and those the kept
+    ones' `delta_channels` are rebuilt from); returns how many went.
 
     LangGraph's Postgres saver has no prune. Pending writes of the kept
     checkpoints stay, so a thread pruned mid-run still resumes exactly.
@@ -267,6 +321,12 @@ def prune_thread(conn: Connection[Any], thread_id: str, *, keep: int) -> int:
         raise ValueError("keep must be at least 1: the newest checkpoint is the thread's state")
     before = count_checkpoints(conn, thread_id)
     with conn.transaction():
+        pruned = checkpoints_to_prune(conn, thread_id, keep, delta_channels)
+        conn.execute(
+            "CREATE TEMP TABLE mas_pruned (checkpoint_ns text, checkpoint_id text) ON COMMIT DROP"
+        )
+        with conn.cursor() as cursor:
+            cursor.executemany("INSERT INTO mas_pruned VALUES (%s, %s)", pruned)
         for statement in PRUNE_SQL:
-            conn.execute(statement, {"thread_id": thread_id, "keep": keep})
+            conn.execute(statement, {"thread_id": thread_id})
     return before - count_checkpoints(conn, thread_id)

@@ -28,7 +28,7 @@ from checkpoints.locks import thread_lock
 from checkpoints.savers import connection, open_saver, resolve_dsn
 from mas import remote, runner
 from mas.errors import InputError, MasError, UnknownThreadError
-from mas.patterns import get_pattern, known_patterns
+from mas.patterns import delta_channels, get_pattern, known_patterns
 from mas.runner import RunEvent, RunResult
 from mas.secrets import redact
 from mas.serve import (
@@ -562,5 +562,5 @@ def prune(
             if get_thread(conn, thread_id) is None:
                 raise UnknownThreadError(thread_id)
         with thread_lock(resolve_dsn(dsn), thread_id), connection(saver) as conn:
-            removed = prune_thread(conn, thread_id, keep=keep)
+            removed = prune_thread(conn, thread_id, keep=keep, delta_channels=delta_channels())
     console.print(f"pruned {removed} checkpoints of {thread_id}, kept the newest {keep}")

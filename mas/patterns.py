@@ -17,6 +17,7 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
+from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 from pydantic import BaseModel, ValidationError
@@ -114,3 +115,15 @@ def get_pattern(name: str) -> Pattern:
     if name not in modules:
         raise UnknownPatternError(name, known_patterns())
     return Pattern(name, importlib.import_module(modules[name]))
+
+
+@cache
+def delta_channels() -> frozenset[str]:
+    """Channels any pattern stores as deltas (nested graphs' included: a node's input
+    schema's channels are its graph's too), which a prune must be able to rebuild."""
+    return frozenset(
+        name
+        for pattern in known_patterns()
+        for name, channel in get_pattern(pattern).module.graph.channels.items()
+        if isinstance(channel, DeltaChannel)
+    )

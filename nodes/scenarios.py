@@ -81,7 +81,7 @@ def start_scenarios(state: ScenariosState) -> dict[str, Any]:
             items_done=0,
             elapsed_ms=0.0,
             work_ms=0.0,
-            batches=[],
+            batch_count=0,
             errors=[],
         )
         for spec in data.scenarios
@@ -130,6 +130,7 @@ def dispatch_phase(state: ScenariosState) -> list[Send] | Literal["milestone_syn
                 params=state["params"],
                 run=run,
                 target=phase_target(state, run, state["phase"]),
+                phase_batches=[],
             ),
         )
         for run in live
@@ -215,7 +216,7 @@ async def run_batch(task: PhaseTask, runtime: Runtime[AgentContext]) -> dict[str
     run, skill = task["run"], resolve_skill(task["skill"])
     start = run["items_done"]
     end = min(start + run["batch_size"], task["target"])
-    index = len(run["batches"])
+    index = run["batch_count"]
     spec_json = json.dumps(input_spec(run), sort_keys=True)
     # Copies: a skill may change its items, and the cached list serves every batch.
     items = copy.deepcopy(list(scenario_items(task["skill"], spec_json)[start:end]))
@@ -261,11 +262,11 @@ async def run_batch(task: PhaseTask, runtime: Runtime[AgentContext]) -> dict[str
             "items_done": end,
             "elapsed_ms": round(run["elapsed_ms"] + batch["elapsed_ms"], 3),
             "work_ms": round(run["work_ms"] + batch["work_ms"], 3),
-            "batches": [*run["batches"], batch],
+            "batch_count": index + 1,
         }
     )
     _progress(runtime, done, index)
-    return {"run": done}
+    return {"run": done, "phase_batches": [batch]}
 
 
 def next_batch(task: PhaseTask) -> str:
@@ -282,7 +283,7 @@ def batch_failed(task: PhaseTask, error: NodeError) -> Command[Any]:
             "status": "failed",
             "errors": [
                 *run["errors"],
-                f"batch {len(run['batches'])}: {describe_error(error.error)}",
+                f"batch {run['batch_count']}: {describe_error(error.error)}",
             ],
         }
     )
@@ -307,7 +308,7 @@ def phase_runner(phase: CompiledStateGraph[Any, Any, Any, Any]) -> RunPhase:
             else:
                 final = cast(dict[str, Any], chunk)
         run: ScenarioRun = final["run"]
-        return {"runs": {run["name"]: run}}
+        return {"runs": {run["name"]: run}, "batches": {run["name"]: final["phase_batches"]}}
 
     return run_phase
 
@@ -315,11 +316,11 @@ def phase_runner(phase: CompiledStateGraph[Any, Any, Any, Any]) -> RunPhase:
 # --- sync points ----------------------------------------------------------------------
 
 
-def quality(run: ScenarioRun) -> dict[str, float]:
+def quality(batches: list[BatchRecord]) -> dict[str, float]:
     """Batch metrics combined by an item-weighted mean."""
     totals: dict[str, float] = {}
     items = 0
-    for batch in run["batches"]:
+    for batch in batches:
         count = batch["end"] - batch["start"]
         items += count
         for metric, value in batch["metrics"].items():
@@ -327,13 +328,13 @@ def quality(run: ScenarioRun) -> dict[str, float]:
     return {metric: round(total / items, 4) for metric, total in totals.items()} if items else {}
 
 
-def snapshot(run: ScenarioRun) -> ScenarioSnapshot:
+def snapshot(run: ScenarioRun, batches: list[BatchRecord]) -> ScenarioSnapshot:
     return ScenarioSnapshot(
         status=run["status"],
         items_done=run["items_done"],
         pct=round(100 * run["items_done"] / run["size"], 1),
         elapsed_ms=run["elapsed_ms"],
-        quality=quality(run),
+        quality=quality(batches),
     )
 
 
@@ -345,7 +346,10 @@ def milestone_sync(state: ScenariosState, runtime: Runtime[AgentContext]) -> Com
         index=phase,
         label=phase_label(state, phase),
         at_ms=round((time.time() - state["started_at"]) * 1000, 1),
-        scenarios={name: snapshot(run) for name, run in state["runs"].items()},
+        scenarios={
+            name: snapshot(run, state.get("batches", {}).get(name, []))
+            for name, run in state["runs"].items()
+        },
     )
     runtime.stream_writer({"node": "milestone_sync", "milestone": record["label"], "index": phase})
     advanced: ScenariosState = {**state, "phase": phase + 1}
@@ -355,17 +359,17 @@ def milestone_sync(state: ScenariosState, runtime: Runtime[AgentContext]) -> Com
 # --- aggregation ----------------------------------------------------------------------
 
 
-def scenario_summary(run: ScenarioRun) -> dict[str, Any]:
+def scenario_summary(run: ScenarioRun, batches: list[BatchRecord]) -> dict[str, Any]:
     items = run["items_done"]
     return {
         "status": run["status"],
         "size": run["size"],
         "items_processed": items,
-        "batches": len(run["batches"]),
+        "batches": run["batch_count"],
         "elapsed_ms": run["elapsed_ms"],
         "work_ms": run["work_ms"],
         "ms_per_item": round(run["work_ms"] / items, 4) if items else None,
-        "quality": quality(run),
+        "quality": quality(batches),
         "errors": run["errors"],
     }
 
@@ -470,7 +474,10 @@ def recommendations(
 def aggregate(state: ScenariosState) -> dict[str, Any]:
     """Per-scenario results, quality ranking, scaling, parallel efficiency, advice."""
     metric = resolve_skill(state["skill"]).primary_metric
-    summaries = {name: scenario_summary(run) for name, run in state["runs"].items()}
+    summaries = {
+        name: scenario_summary(run, state.get("batches", {}).get(name, []))
+        for name, run in state["runs"].items()
+    }
     wall_ms = round((time.time() - state["started_at"]) * 1000, 1)
     efficiency = round(sum(s["elapsed_ms"] for s in summaries.values()) / wall_ms, 3)
     growth = scaling(summaries)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, NamedTuple, TypeVar
 
+from langgraph.channels.delta import DeltaChannel
 from pydantic import AfterValidator, ValidationError
 from typing_extensions import TypedDict
 
@@ -47,6 +49,36 @@ class UsageTotal(TypedDict):
     input_tokens: int
     output_tokens: int
     latency_ms: float
+
+
+def appended(state: list[V], writes: Sequence[list[V]]) -> list[V]:
+    """Reducer of a `DeltaChannel` list: the writes' items, appended in order."""
+    return [*state, *(item for write in writes for item in write)]
+
+
+def extended_per_key(
+    state: dict[str, list[V]], writes: Sequence[dict[str, list[V]]]
+) -> dict[str, list[V]]:
+    """Reducer of a `DeltaChannel` of lists per key (e.g. per scenario): each write's
+    items appended to its key's list."""
+    merged = {key: list(items) for key, items in state.items()}
+    for write in writes:
+        for key, items in write.items():
+            merged.setdefault(key, []).extend(items)
+    return merged
+
+
+def growing() -> DeltaChannel[Any]:
+    """A channel for a list that only grows, stored as deltas: a checkpoint keeps each
+    superstep's new items (and a whole snapshot every 100 updates) rather than the whole
+    list again, so a long run's checkpoint bytes grow with its length, not its square.
+    One per field (`Annotated[list[X], growing()]`): a channel object is not shared."""
+    return DeltaChannel(appended)
+
+
+def growing_per_key() -> DeltaChannel[Any]:
+    """`growing()` for a dict of lists, e.g. each scenario's batch records."""
+    return DeltaChannel(extended_per_key)
 
 
 def merge_dicts(left: dict[K, V] | None, right: dict[K, V] | None) -> dict[K, V]:

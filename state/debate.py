@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 import re
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -18,7 +17,15 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from state.common import AGENT_NAME, INPUT_NAMES, CallUsage, ModelChoice, UsageTotal, at_least
+from state.common import (
+    AGENT_NAME,
+    INPUT_NAMES,
+    CallUsage,
+    ModelChoice,
+    UsageTotal,
+    at_least,
+    growing,
+)
 
 DEBATER_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 MAX_QUESTION_CHARS = 20_000
@@ -397,15 +404,15 @@ class DebateState(TypedDict, total=False):
     debater_models: dict[str, str]
     gate: GateRecord
     round: int
-    transcript: Annotated[list[Turn], operator.add]
-    reviews: Annotated[list[RoundReview], operator.add]
+    transcript: Annotated[list[Turn], growing()]
+    reviews: Annotated[list[RoundReview], growing()]
     stopped: Stop
     draft_verdict: Verdict
     verdict: Verdict
-    failures: Annotated[list[AgentFailure], operator.add]
-    baselines: Annotated[list[BaselineAnswer], operator.add]
+    failures: Annotated[list[AgentFailure], growing()]
+    baselines: Annotated[list[BaselineAnswer], growing()]
     comparison: dict[str, Any]
-    usage: Annotated[list[CallUsage], operator.add]
+    usage: Annotated[list[CallUsage], growing()]
     totals: dict[str, UsageTotal]
 
 

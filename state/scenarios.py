@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from typing_extensions import TypedDict
 
-from state.common import merge_dicts
+from state.common import growing, growing_per_key, merge_dicts
 
 MAX_SCENARIOS = 12
 MAX_SIZE = 100_000
@@ -142,7 +141,8 @@ class BatchRecord(TypedDict):
 
 
 class ScenarioRun(TypedDict):
-    """A scenario's durable record; each finished batch writes a new version of it."""
+    """A scenario's durable record, of a fixed size: each finished batch writes a new
+    version of it, and its batch record goes to the growing `batches` channel."""
 
     name: str
     size: int
@@ -155,7 +155,7 @@ class ScenarioRun(TypedDict):
     items_done: int
     elapsed_ms: float
     work_ms: float
-    batches: list[BatchRecord]
+    batch_count: int
     errors: list[str]
 
 
@@ -181,6 +181,7 @@ class PhaseTask(TypedDict):
     params: dict[str, Any]
     run: ScenarioRun
     target: int
+    phase_batches: Annotated[list[BatchRecord], growing()]  # this phase's, as they finish
 
 
 class ScenariosState(TypedDict, total=False):
@@ -194,5 +195,6 @@ class ScenariosState(TypedDict, total=False):
     started_at: float
     phase: int
     runs: Annotated[dict[str, ScenarioRun], merge_dicts]
-    timeline: Annotated[list[MilestoneRecord], operator.add]
+    batches: Annotated[dict[str, list[BatchRecord]], growing_per_key()]  # per scenario
+    timeline: Annotated[list[MilestoneRecord], growing()]
     aggregate: dict[str, Any]

@@ -87,13 +87,15 @@ async def test_crash_mid_run_resumes_without_redoing_finished_batches(
     assert sum(run["size"] for run in values["runs"].values()) == len(counts) == 24
     assert 0 < len(before_kill) < 24
     assert any(counts[item] == 1 for item in before_kill), "finished batches were redone"
-    for name, run in values["runs"].items():
+    for name in values["runs"]:
         redone = {
             int(i.split(":")[1]) for i, n in counts.items() if n > 1 and i.split(":")[0] == name
         }
         assert redone <= {int(i.split(":")[1]) for i in before_kill if i.split(":")[0] == name}
         # only the batch that was in flight when the process died ran twice
-        in_flight = [b for b in run["batches"] if any(b["start"] <= i < b["end"] for i in redone)]
+        in_flight = [
+            b for b in values["batches"][name] if any(b["start"] <= i < b["end"] for i in redone)
+        ]
         assert len(in_flight) <= 1, (name, redone)
 
     uninterrupted = await mas.arun("scenarios", data, model=notebook_model())
@@ -117,7 +119,7 @@ async def test_spans_per_scenario_batch_and_per_sync_node(langfuse_spans: Any) -
     result = await mas.arun("scenarios", data, model=notebook_model())
     spans = langfuse_spans.get_finished_spans()
     names = collections.Counter(span.name for span in spans)
-    batches = sum(len(run["batches"]) for run in result["runs"].values())
+    batches = sum(len(records) for records in result["batches"].values())
     assert names["run_batch"] == batches
     assert names["run_phase"] >= len(result["runs"])
     assert names["milestone_sync"] == len(result["timeline"]) == 5
@@ -126,5 +128,5 @@ async def test_spans_per_scenario_batch_and_per_sync_node(langfuse_spans: Any) -
         for span in spans
         if span.name == "run_batch"
     ]
-    for name, run in result["runs"].items():
-        assert sum(f'"name": "{name}"' in text for text in batch_inputs) == len(run["batches"])
+    for name, records in result["batches"].items():
+        assert sum(f'"name": "{name}"' in text for text in batch_inputs) == len(records)

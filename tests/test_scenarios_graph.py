@@ -96,7 +96,7 @@ async def test_milestone_sync_runs_once_per_milestone_after_all_live_scenarios()
 
 async def test_lockstep_meets_after_every_batch() -> None:
     values, events = await run_graph(sleepy("lockstep", *THREE))
-    batches = {name: len(run["batches"]) for name, run in values["runs"].items()}
+    batches = {name: len(records) for name, records in values["batches"].items()}
     assert batches == {"simple": 4, "medium": 4, "complex": 4}
     positions = [-1, *sync_positions(events)]
     assert len(positions) - 1 == 4
