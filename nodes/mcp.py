@@ -23,16 +23,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun
 from langchain_core.tools import BaseTool, ToolException
-from langchain_mcp_adapters.sessions import create_session
-from mcp import ClientSession, StdioServerParameters, types
-from mcp.client.stdio import stdio_client
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from nodes.tools import TOOLS, register_tool
+
+if TYPE_CHECKING:  # the MCP SDK takes 0.4 s to import: only runs that use MCP pay it
+    from mcp import ClientSession, types
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,10 @@ class McpServers(BaseModel):
 async def open_session(server: StdioServer | HttpServer) -> AsyncIterator[ClientSession]:
     """An initialised session with `server`: a stdio server is started for it (its
     stderr goes to this process's own, which Jupyter's replaced one cannot take)."""
+    from langchain_mcp_adapters.sessions import create_session
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
     if isinstance(server, StdioServer):
         params = StdioServerParameters(
             command=server.command, args=server.args, env=server.env, cwd=server.cwd
@@ -136,6 +140,8 @@ class McpTool(BaseTool):
 def result_text(result: types.CallToolResult) -> str:
     """A tool result as the text an agent reads: its text parts, else its structured
     content as JSON."""
+    from mcp import types
+
     parts = [c.text for c in result.content if isinstance(c, types.TextContent)]
     if parts:
         return "\n".join(parts)
