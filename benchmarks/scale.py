@@ -1,6 +1,7 @@
 """Scale: one supervisor batch fanned out to 10, 100 and 1,000 workers (graphs.supervisor
-driven directly, since the runner's input allows 16 workers), and 1, 10 and 100 concurrent
-supervisor threads on one async pool (mas.Runner). Instant scripted model, Postgres
+driven directly, its context raising the worker limit as MAS_MAX_WORKERS would; the
+input allows as many agents and the most calls in flight, 64), and 1, 10 and 100
+concurrent supervisor threads on one async pool (mas.Runner). Instant scripted model, Postgres
 checkpoints with durability "sync"; time, peak traced memory, checkpoint rows.
 
     python -m benchmarks.scale [--quick]
@@ -25,6 +26,8 @@ from benchmarks.parallel import fan_out_script, team
 from checkpoints.savers import open_async_saver
 from graphs import supervisor
 from mas.settings import get_settings
+from nodes.context import AgentContext
+from state.supervisor import MAX_PARALLEL
 from tests.scripts_supervisor import TEAM, supervisor_script
 
 ROWS = """
@@ -61,7 +64,12 @@ async def fan_out(dsn: str, sizes: list[int]) -> list[list[str]]:
         for size in sizes:
             model = scripted(fan_out_script(size))
             graph = supervisor.build(checkpointer=saver, model=model)
-            state = {"task": "Fan out", "workers": team(size)}
+            state = {
+                "task": "Fan out",
+                "workers": team(size),
+                "max_agents": size,
+                "max_parallel": MAX_PARALLEL,
+            }
             thread_ids: list[str] = []
 
             async def run(
@@ -69,7 +77,8 @@ async def fan_out(dsn: str, sizes: list[int]) -> list[list[str]]:
             ) -> None:
                 ids.append(uuid.uuid4().hex)
                 config = {"configurable": {"thread_id": ids[-1]}}
-                await graph.ainvoke(state, config, durability="sync")
+                context = AgentContext(max_workers=len(state["workers"]))
+                await graph.ainvoke(state, config, context=context, durability="sync")
 
             wall, cpu, peak = await measure(run)
             checkpoints, writes, blobs = await rows_of(dsn, thread_ids[:1])

@@ -99,7 +99,7 @@ def build(
         input_schema=SupervisorInput,
         output_schema=SupervisorState,
     )
-    builder.add_node("open_supervisor", open_supervisor)
+    builder.add_node("open_supervisor", agent_node(open_supervisor))
     builder.add_node(
         "plan_work", agent_node(plan_work), retry_policy=agent_retry, timeout=agent_timeout_s
     )

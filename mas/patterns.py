@@ -23,6 +23,7 @@ from langgraph.types import Checkpointer
 from pydantic import BaseModel, ValidationError
 
 from mas.errors import InputError, ResumeAnswerError, UnknownPatternError
+from mas.settings import get_settings
 from nodes.context import AgentContext
 from nodes.inputs import InvalidInputError, validated_input
 from state.common import ModelPick, validation_problems
@@ -49,8 +50,11 @@ class Pattern:
     name: str
     module: ModuleType
 
-    def parse(self, data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Split and validate raw input into (state input, build options)."""
+    def parse(
+        self, data: Any, limits: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Split and validate raw input into (state input, build options), within the
+        operator's `limits` (default: the settings')."""
         if not isinstance(data, dict):
             raise InputError(f"{self.name} input must be a JSON object, got {type(data).__name__}")
         option_fields = set(self.module.Options.model_fields)
@@ -58,7 +62,9 @@ class Pattern:
         state = {k: v for k, v in data.items() if k not in option_fields}
         check = getattr(self.module, "check_input", None)
         try:
-            parsed_state = validated_input(self.name, self.module.Input, state, check)
+            parsed_state = validated_input(
+                self.name, self.module.Input, state, check, limits=limits or operator_limits()
+            )
         except InvalidInputError as error:
             raise InputError(str(error)) from None
         try:
@@ -115,6 +121,11 @@ def get_pattern(name: str) -> Pattern:
     if name not in modules:
         raise UnknownPatternError(name, known_patterns())
     return Pattern(name, importlib.import_module(modules[name]))
+
+
+def operator_limits() -> dict[str, Any]:
+    """Limits on a run's input that the operator sets, not the input."""
+    return {"max_workers": get_settings().max_workers}
 
 
 @cache

@@ -372,7 +372,12 @@ class Runner:
         async with aconnection(self.saver) as conn:
             run_number = await arecord_run_start(conn, thread_id, pattern.name, model_spec, options)
         pool = self.saver.conn if isinstance(self.saver.conn, AsyncConnectionPool) else None
-        context = AgentContext(model=model, picked=picked_models, db=pool)
+        context = AgentContext(
+            model=model,
+            picked=picked_models,
+            db=pool,
+            max_workers=get_settings().max_workers,
+        )
         status: RunStatus = "failed"
         error_text: str | None = "stopped before the run finished"
         with run_trace(

@@ -78,6 +78,11 @@ async def served_graph(pattern: str) -> CompiledStateGraph[Any, Any, Any, Any]:
     """`pattern`'s graph for a server: built once per process, defaults bound."""
     if pattern not in _graphs:
         await aload_tools()
-        defaults = AgentContext(model=await default_model(), db=database, choose=choose)
+        defaults = AgentContext(
+            model=await default_model(),
+            db=database,
+            choose=choose,
+            max_workers=get_settings().max_workers,
+        )
         _graphs[pattern] = get_pattern(pattern).build(None, {}, defaults=defaults)
     return _graphs[pattern]

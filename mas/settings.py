@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("REDIS_URL", "MAS_REDIS_URL"),
         description="With Redis, many server processes share the runs (mas serve).",
     )
+    max_workers: int = Field(
+        default=16, ge=1, le=1_000, description="Most workers one supervisor may have."
+    )
     mcp_servers: Path | None = Field(
         default=None,
         description="A JSON file of MCP servers whose tools workers may be allowed "

@@ -43,6 +43,8 @@ class AgentContext:
     picked: Mapping[str, Any] = field(default_factory=dict)
     choose: Any = None
     db: Any = None
+    # the operator's cap on a supervisor's workers (MAS_MAX_WORKERS); None: the default
+    max_workers: int | None = None
 
     def merged(self, defaults: AgentContext | None) -> AgentContext:
         """This context, with `defaults` filling every field it lacks."""
@@ -55,6 +57,7 @@ class AgentContext:
             picked={**defaults.picked, **self.picked},
             choose=self.choose if self.choose is not None else defaults.choose,
             db=self.db if self.db is not None else defaults.db,
+            max_workers=self.max_workers if self.max_workers is not None else defaults.max_workers,
         )
 
     def model_for(self, role: str) -> BaseChatModel:

@@ -31,10 +31,13 @@ def validated_input(
     schema: type[ModelT],
     given: Mapping[str, Any],
     check: Callable[[ModelT], None] | None = None,
+    *,
+    limits: Mapping[str, Any] | None = None,
 ) -> ModelT:
-    """`given` as a `schema` instance, or `InvalidInputError` naming what is wrong."""
+    """`given` as a `schema` instance, or `InvalidInputError` naming what is wrong;
+    `limits` are the operator's (e.g. `max_workers`), as pydantic validation context."""
     try:
-        value = schema.model_validate(dict(given))
+        value = schema.model_validate(dict(given), context=dict(limits or {}))
         if check is not None:
             check(value)
     except ValidationError as error:

@@ -107,11 +107,15 @@ def check_team(pattern: str, values: dict[str, Any]) -> None:
         check_skill(ScenariosInput.model_validate(values))
 
 
-def open_supervisor(state: SupervisorState) -> dict[str, Any]:
+async def open_supervisor(state: SupervisorState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Validate the input and fill in its defaults: a graph a server runs gets its input
-    straight from a client, and must refuse bad input as the runner does."""
+    straight from a client, and must refuse bad input as the runner does (with the
+    operator's limits, from the context)."""
     given = input_fields(SupervisorInput, state)
-    return validated_input("supervisor", SupervisorInput, given, check_workers).model_dump()
+    limits = {"max_workers": agent_context(runtime).max_workers}
+    return validated_input(
+        "supervisor", SupervisorInput, given, check_workers, limits=limits
+    ).model_dump()
 
 
 def described(worker: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -31,14 +32,17 @@ from state.scenarios import ScenariosInput, ScenariosOptions
 
 WORKER_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 MAX_TASK_CHARS = 20_000
-MAX_WORKERS = 16
+# Workers per supervisor: the operator's setting (MAS_MAX_WORKERS, passed as validation
+# context) caps them, by default at 16; MAX_WORKERS bounds the setting and the schemas.
+DEFAULT_MAX_WORKERS = 16
+MAX_WORKERS = 1_000
 DEFAULT_MAX_STEPS = 10
 MAX_STEPS = 25
 MAX_REVISE_ROUNDS = 3
 DEFAULT_MAX_PARALLEL = 8
 MAX_PARALLEL = 64
 MAX_DEPTH = 4
-MAX_AGENTS = 64
+MAX_AGENTS = 4 * MAX_WORKERS  # bounded in practice by MAS_MAX_WORKERS per supervisor
 MAX_REPLANS = 5
 
 # The patterns a supervisor can run as a worker. Not the saga: its steps are effects
@@ -223,14 +227,19 @@ class SupervisorInput(BaseModel):
 
     @field_validator("workers")
     @classmethod
-    def _unique_names(cls, workers: list[WorkerSpec]) -> list[WorkerSpec]:
+    def _unique_names(cls, workers: list[WorkerSpec], info: ValidationInfo) -> list[WorkerSpec]:
+        if len(workers) > (limit := worker_limit(info)):
+            raise ValueError(
+                f"at most {limit} workers per supervisor (the operator's MAS_MAX_WORKERS), "
+                f"not {len(workers)}"
+            )
         names = [w.name for w in workers]
         if dupes := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"worker names must be unique; repeated: {', '.join(dupes)}")
         return workers
 
     @model_validator(mode="after")
-    def _teams_within_limits(self) -> SupervisorInput:
+    def _teams_within_limits(self, info: ValidationInfo) -> SupervisorInput:
         """Each team's input is checked as its own run's would be, with this task as its
         default task and this run's limits passed down; then depth and agents in all."""
         if self.on_worker_failure == "replan" and self.max_replans == 0:
@@ -243,7 +252,7 @@ class SupervisorInput(BaseModel):
             )
         for worker in self.workers:
             if worker.kind == "team":
-                worker.input, worker.options = team_input(self, worker)
+                worker.input, worker.options = team_input(self, worker, info.context)
         if (agents := agent_count("supervisor", self)) > self.max_agents:
             raise ValueError(
                 f"{agents} agents at every depth in all; max_agents is {self.max_agents}"
@@ -252,7 +261,7 @@ class SupervisorInput(BaseModel):
 
 
 def team_input(
-    parent: SupervisorInput, worker: WorkerSpec
+    parent: SupervisorInput, worker: WorkerSpec, limits: Any = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A team worker's input (state) and options, validated like a run's."""
     assert worker.pattern is not None
@@ -270,7 +279,7 @@ def team_input(
     options = {k: v for k, v in given.items() if k in option_fields}
     where = f"workers[{worker.name}].input"
     try:
-        parsed = TEAM_INPUTS[worker.pattern].model_validate(state)
+        parsed = TEAM_INPUTS[worker.pattern].model_validate(state, context=limits)
         parsed_options = TEAM_OPTIONS[worker.pattern].model_validate(options)
     except ValidationError as error:
         raise ValueError(f"{where}: {validation_problems(error)}") from None
@@ -283,6 +292,12 @@ TEAM_OPTIONS: dict[str, type[BaseModel]] = {
     "debate": DebateOptions,
     "scenarios": ScenariosOptions,
 }
+
+
+def worker_limit(info: ValidationInfo) -> int:
+    """The operator's cap on a supervisor's workers, from the validation context."""
+    context = info.context if isinstance(info.context, dict) else {}
+    return int(context.get("max_workers") or DEFAULT_MAX_WORKERS)
 
 
 def levels(pattern: Any, data: Any) -> int:

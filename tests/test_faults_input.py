@@ -37,7 +37,7 @@ NAMED = {
     "blank task": "task",
     "task wrong type": "task",
     "10 MB task": "at most 20000 characters",
-    "10,000 workers": "at most 16 items",
+    "10,000 workers": "at most 1000 items",
     "workers wrong type": "workers",
     "tool not on the allow-list": "allowed: calculator",
     "injected worker name": "workers.0.name",

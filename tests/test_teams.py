@@ -525,3 +525,40 @@ async def test_a_nested_teams_interrupt_reaches_whoever_answers_the_run(pg_dsn: 
     assert done.status == "done"
     assert set(done["results"]["backend"]["team"]["values"]["results"]) == {"api", "db"}
     assert model.calls.count("planner") == 2  # the lead's plan was not made again
+
+
+# --- the operator's worker limit -----------------------------------------------------
+
+
+def test_the_worker_limit_is_the_operators_setting(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mas.settings import get_settings
+
+    task = {"task": TASK, "workers": [member(f"w{i}") for i in range(20)]}
+    with pytest.raises(InputError, match=r"at most 16 workers per supervisor .*, not 20"):
+        mas.run("supervisor", task, model=teams_model())
+    monkeypatch.setenv("MAS_MAX_WORKERS", "20")
+    get_settings.cache_clear()
+    try:
+        result = mas.run("supervisor", task, model=teams_model())
+    finally:
+        monkeypatch.delenv("MAS_MAX_WORKERS")
+        get_settings.cache_clear()
+    assert result.status == "done" and len(result["results"]) == 20
+
+
+async def test_a_graph_run_anywhere_takes_the_limit_from_its_context() -> None:
+    from nodes.context import AgentContext
+    from nodes.inputs import InvalidInputError
+
+    graph = supervisor.build(checkpointer=InMemorySaver(), model=teams_model(), backoff_s=0.0)
+    state = {"task": TASK, "workers": [member(f"w{i}") for i in range(20)]}
+    with pytest.raises(InvalidInputError, match="at most 16 workers per supervisor"):
+        await graph.ainvoke(state, {"configurable": {"thread_id": uuid.uuid4().hex}})
+    values = await graph.ainvoke(
+        state,
+        {"configurable": {"thread_id": uuid.uuid4().hex}},
+        context=AgentContext(max_workers=20),
+    )
+    assert len(values["results"]) == 20
