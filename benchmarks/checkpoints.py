@@ -23,7 +23,7 @@ from graphs import debate, scenarios
 from mas.patterns import get_pattern
 from nodes.context import AgentContext
 from tests.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
-from tests.scripts_scenarios import SLEEP_SKILL
+from tests.scripts_scenarios import SLEEP_SKILL, long_scenario
 
 SIZES = """
 SELECT
@@ -114,17 +114,6 @@ def scenarios_default(base_size: int) -> dict[str, Any]:
     }
 
 
-def batches_input(batches: int) -> dict[str, Any]:
-    """One scenario of `batches` one-item batches, run to the end (free mode)."""
-    return {
-        "skill": SLEEP_SKILL,
-        "params": {"item_s": 0.0},
-        "base_size": batches,
-        "sync": "free",
-        "scenarios": [{"name": "long", "scale": 1.0, "batch_size": 1, "budget_s": 600}],
-    }
-
-
 def fitted_exponent(points: list[tuple[int, int]]) -> float:
     """Least-squares slope of log(bytes) over log(length): 1 linear, 2 quadratic."""
     xs, ys = [math.log(n) for n, _ in points], [math.log(b) for _, b in points]
@@ -151,7 +140,7 @@ async def growth(dsn: str) -> None:
                 "scenarios",
                 [
                     (f"{n} batches (free)", n, scenarios.build(checkpointer=saver),
-                     batches_input(n))
+                     long_scenario(n))
                     for n in (62, 125, 250, 500)
                 ],
             ),

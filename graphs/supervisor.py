@@ -99,18 +99,34 @@ def build(
         input_schema=SupervisorInput,
         output_schema=SupervisorState,
     )
+
+    def own_agent(name: str, node: Any, *destinations: str, **extra: Any) -> None:
+        """One of the supervisor's own agents: two attempts, each within its timeout."""
+        builder.add_node(
+            name,
+            agent_node(node),
+            retry_policy=agent_retry,
+            timeout=agent_timeout_s,
+            destinations=destinations or None,
+            **extra,
+        )
+
+    def worker_step(name: str, node: Any, failed: Any, *destinations: str) -> None:
+        """Work done for a worker: its retries and timeout, then `failed` records why."""
+        builder.add_node(
+            name,
+            agent_node(node),
+            retry_policy=retry,
+            timeout=worker_timeout_s,
+            error_handler=failed,
+            destinations=destinations,
+        )
+
     builder.add_node("open_supervisor", agent_node(open_supervisor))
-    builder.add_node(
-        "plan_work", agent_node(plan_work), retry_policy=agent_retry, timeout=agent_timeout_s
-    )
+    own_agent("plan_work", plan_work)
     builder.add_node("review_plan", review_plan)
-    builder.add_node(
-        "run_worker",
-        agent_node(run_worker),
-        retry_policy=retry,
-        timeout=worker_timeout_s,
-        error_handler=worker_failed,
-        destinations=("collect_batch", "critique_report", "run_fallback"),
+    worker_step(
+        "run_worker", run_worker, worker_failed, "collect_batch", "critique_report", "run_fallback"
     )
     # No retry policy: LangGraph's retry re-enters a nested graph in a fresh namespace
     # (the attempt's subgraph counter is not reset), which would run the team again
@@ -122,75 +138,28 @@ def build(
         error_handler=worker_failed,
         destinations=("collect_batch", "run_fallback"),
     )
-    builder.add_node(
-        "run_fallback",
-        agent_node(run_fallback),
-        retry_policy=retry,
-        timeout=worker_timeout_s,
-        error_handler=fallback_failed,
-        destinations=("collect_batch",),
-    )
-    builder.add_node(
+    worker_step("run_fallback", run_fallback, fallback_failed, "collect_batch")
+    own_agent(
         "critique_report",
-        agent_node(critique_report),
-        retry_policy=agent_retry,
-        timeout=agent_timeout_s,
-        error_handler=review_failed,
-        destinations=("collect_batch", "revise_report"),
-    )
-    builder.add_node(
+        critique_report,
+        "collect_batch",
         "revise_report",
-        agent_node(revise_report_node),
-        retry_policy=retry,
-        timeout=worker_timeout_s,
         error_handler=review_failed,
-        destinations=("critique_report", "collect_batch"),
+    )
+    worker_step(
+        "revise_report", revise_report_node, review_failed, "critique_report", "collect_batch"
     )
     builder.add_node(
         "collect_batch",
         collect_batch,
         destinations=(*workers, "replan_work", "detect_conflicts"),
     )
-    builder.add_node(
-        "replan_work",
-        agent_node(replan_work),
-        retry_policy=agent_retry,
-        timeout=agent_timeout_s,
-        destinations=(*workers, "detect_conflicts"),
-    )
-    builder.add_node(
-        "detect_conflicts",
-        agent_node(detect_conflicts),
-        retry_policy=agent_retry,
-        timeout=agent_timeout_s,
-    )
-    builder.add_node(
-        "resolve_conflict",
-        agent_node(resolve_conflict),
-        retry_policy=agent_retry,
-        timeout=agent_timeout_s,
-    )
-    builder.add_node(
-        "synthesize",
-        agent_node(synthesize),
-        retry_policy=agent_retry,
-        timeout=agent_timeout_s,
-        destinations=("critique_synthesis", "review_synthesis"),
-    )
-    builder.add_node(
-        "critique_synthesis",
-        agent_node(critique_synthesis),
-        retry_policy=agent_retry,
-        timeout=agent_timeout_s,
-        destinations=("revise_synthesis", "review_synthesis"),
-    )
-    builder.add_node(
-        "revise_synthesis",
-        agent_node(revise_synthesis),
-        retry_policy=agent_retry,
-        timeout=agent_timeout_s,
-        destinations=("critique_synthesis", "review_synthesis"),
-    )
+    own_agent("replan_work", replan_work, *workers, "detect_conflicts")
+    own_agent("detect_conflicts", detect_conflicts)
+    own_agent("resolve_conflict", resolve_conflict)
+    own_agent("synthesize", synthesize, "critique_synthesis", "review_synthesis")
+    own_agent("critique_synthesis", critique_synthesis, "revise_synthesis", "review_synthesis")
+    own_agent("revise_synthesis", revise_synthesis, "critique_synthesis", "review_synthesis")
     builder.add_node("review_synthesis", review_synthesis, destinations=(*workers, END))
 
     builder.add_edge(START, "open_supervisor")

@@ -13,8 +13,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -31,6 +30,7 @@ from checkpoints.admin import aget_thread, arecord_run_end, arecord_run_start
 from checkpoints.errors import LockLostError
 from checkpoints.locks import ThreadLocks
 from checkpoints.savers import aconnection, open_async_saver, resolve_dsn
+from mas.blocking import run_to_end
 from mas.errors import (
     InputError,
     ModelSpecError,
@@ -501,16 +501,6 @@ async def aresume(
         return await runner.resume(thread_id, answer=answer, model=model, on_event=on_event)
 
 
-def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion, also from inside a running loop (e.g. Jupyter)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
 def run(
     pattern: str,
     input: dict[str, Any],
@@ -521,7 +511,7 @@ def run(
     on_event: OnEvent | None = None,
 ) -> RunResult:
     """Synchronous `arun`."""
-    return _run_sync(
+    return run_to_end(
         arun(pattern, input, thread_id=thread_id, model=model, dsn=dsn, on_event=on_event)
     )
 
@@ -530,7 +520,7 @@ def start(
     prepared: PreparedRun, *, dsn: str | None = None, on_event: OnEvent | None = None
 ) -> RunResult:
     """Synchronous `astart`."""
-    return _run_sync(astart(prepared, dsn=dsn, on_event=on_event))
+    return run_to_end(astart(prepared, dsn=dsn, on_event=on_event))
 
 
 def resume(
@@ -542,4 +532,4 @@ def resume(
     on_event: OnEvent | None = None,
 ) -> RunResult:
     """Synchronous `aresume`."""
-    return _run_sync(aresume(thread_id, answer=answer, model=model, dsn=dsn, on_event=on_event))
+    return run_to_end(aresume(thread_id, answer=answer, model=model, dsn=dsn, on_event=on_event))

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from mas.blocking import run_to_end
 from mas.errors import ToolConfigError
 from mas.settings import Settings, get_settings
 from nodes.mcp import McpServers, McpTool, load_mcp_tools
 from nodes.tools import TOOLS
 from state.common import validation_problems
 
-T = TypeVar("T")
 _lock = threading.Lock()
 _status: dict[str, str] = {}  # server -> "up: N tools" | "down: why"
 
@@ -54,18 +51,8 @@ def load_tools(settings: Settings | None = None) -> dict[str, str]:
             }
         )
         if waiting.servers:
-            _status.update(_run_to_end(load_mcp_tools(waiting)))
+            _status.update(run_to_end(load_mcp_tools(waiting)))
         return {name: _status[name] for name in servers.servers}
-
-
-def _run_to_end(coro: Coroutine[Any, Any, T]) -> T:
-    """Run `coro` to its end, also when this thread runs a loop (Jupyter)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 async def aload_tools(settings: Settings | None = None) -> dict[str, str]:

@@ -43,9 +43,16 @@ from nodes import prompts
 from nodes.errors import describe_error
 from nodes.limits import model_call_slot
 from nodes.registry import Registry
-from nodes.structured import Sampling, StructuredOutputError, ask_structured, cut_at_word, fit_to
+from nodes.structured import (
+    Sampling,
+    SchemaT,
+    StructuredOutputError,
+    ask_structured,
+    cut_at_word,
+    fit_to,
+)
 from nodes.tools import TOOLS
-from state.common import CallUsage
+from state.common import CallUsage, validation_problems
 from state.supervisor import Critique, ToolCall, ToolStep, WorkerReport
 
 # Stated in a report made from an agent's plain-text answer, which gives no confidence.
@@ -381,23 +388,42 @@ def output_text(output: Any) -> str | None:
     return text.strip() if isinstance(text, str) and text.strip() else None
 
 
-def as_report(output: Any, notes: list[str]) -> WorkerReport:
-    """What a registered agent returned, as a report: a report or a dict of one (fitted
-    to its bounds, like a model's), or text (a LangChain message, a LangGraph agent's
-    final message, a string), which becomes the summary."""
-    if isinstance(output, WorkerReport):
+def agent_output(
+    output: Any,
+    schema: type[SchemaT],
+    notes: list[str],
+    *,
+    what: str,
+    from_text: Callable[[str], dict[str, Any]],
+) -> SchemaT:
+    """What a registered agent returned, as `schema`: an instance, or a model or dict of
+    its fields (fitted to its bounds, like a model's reply), or text (a string, a
+    LangChain message, a LangGraph agent's final message), which `from_text` makes into
+    its fields, at a stated confidence of TEXT_ANSWER_CONFIDENCE."""
+    if isinstance(output, schema):
         return output
     if isinstance(output, BaseModel):
         output = output.model_dump()
-    if isinstance(output, dict) and "summary" in output:
+    if isinstance(output, dict) and not output.get("messages"):
         try:
-            return fit_to(WorkerReport, output, notes)
+            return fit_to(schema, output, notes)
         except ValidationError as error:
-            raise ValueError(f"the agent's report is invalid: {error.errors()[0]['msg']}") from None
+            raise ValueError(
+                f"the agent's {what} is invalid: {validation_problems(error)}"
+            ) from None
     text = output_text(output)
     if text is None:
-        raise ValueError(f"the agent returned no report and no text ({type(output).__name__})")
+        raise ValueError(f"the agent returned no {what} and no text ({type(output).__name__})")
     notes.append(f"a text answer: confidence {TEXT_ANSWER_CONFIDENCE} stated for it")
-    return WorkerReport(
-        summary=cut_at_word(text, 1_000), findings=[], confidence=TEXT_ANSWER_CONFIDENCE
+    return schema.model_validate({**from_text(text), "confidence": TEXT_ANSWER_CONFIDENCE})
+
+
+def as_report(output: Any, notes: list[str]) -> WorkerReport:
+    """A registered worker's answer as its report; text becomes the summary."""
+    return agent_output(
+        output,
+        WorkerReport,
+        notes,
+        what="report",
+        from_text=lambda text: {"summary": cut_at_word(text, 1_000), "findings": []},
     )

@@ -19,11 +19,11 @@ from langgraph.config import get_config
 from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 from nodes import prompts
-from nodes.agents import AGENTS, TEXT_ANSWER_CONFIDENCE, call_agent, output_text
+from nodes.agents import AGENTS, agent_output, call_agent
 from nodes.context import AgentContext, agent_context
 from nodes.errors import describe_error, failed_usage
 from nodes.inputs import ask_person, input_fields, validated_input
@@ -32,9 +32,8 @@ from nodes.structured import (
     StructuredOutputError,
     ask_structured,
     cut_at_word,
-    fit_to,
 )
-from state.common import CallUsage, usage_totals, validation_problems
+from state.common import CallUsage, usage_totals
 from state.debate import (
     INCONCLUSIVE,
     AgentFailure,
@@ -380,22 +379,15 @@ async def agent_turn(task: DebaterTask, runtime: Runtime[AgentContext]) -> dict[
 
 
 def agent_turn_value(output: Any, schema: type[BaseModel], notes: list[str]) -> Any:
-    if isinstance(output, BaseModel):
-        output = output.model_dump()
-    if isinstance(output, dict) and not output.get("messages"):
-        try:
-            return fit_to(schema, output, notes)
-        except ValidationError as error:
-            raise ValueError(f"the agent's turn is invalid: {validation_problems(error)}") from None
-    text = output_text(output)
-    if text is None:
-        raise ValueError(f"the agent returned no turn and no text ({type(output).__name__})")
-    notes.append(f"a text answer: confidence {TEXT_ANSWER_CONFIDENCE} stated for it")
-    if schema is SolverTurn:
-        value = {"reasoning": "", "answer": cut_at_word(text, 200)}
-    else:
-        value = {"argument": cut_at_word(text, 1_200)}
-    return schema.model_validate({**value, "confidence": TEXT_ANSWER_CONFIDENCE})
+    """A registered debater's answer as its turn; text becomes its argument (for a
+    solver, its answer)."""
+
+    def from_text(text: str) -> dict[str, Any]:
+        if schema is SolverTurn:
+            return {"reasoning": "", "answer": cut_at_word(text, 200)}
+        return {"argument": cut_at_word(text, 1_200)}
+
+    return agent_output(output, schema, notes, what="turn", from_text=from_text)
 
 
 async def argue(task: DebaterTask, runtime: Runtime[AgentContext]) -> dict[str, Any]:

@@ -306,6 +306,7 @@ def worker_result(
     final: bool = True,
     notes: list[str] | None = None,
     tool_calls: list[ToolCall] | None = None,
+    team: dict[str, Any] | None = None,
 ) -> WorkerResult:
     worker = task["worker"]
     return WorkerResult(
@@ -320,10 +321,35 @@ def worker_result(
         finished_at=time.time(),
         final=final,
         reviews=[],
-        team=None,
+        team=team,
         notes=notes or [],
         tool_calls=tool_calls or [],
     )
+
+
+def reported(
+    task: WorkerTask,
+    report: WorkerReport,
+    runtime: Runtime[AgentContext],
+    *,
+    status: Literal["ok", "fallback"],
+    started: float,
+    **extra: Any,
+) -> WorkerResult:
+    """This attempt's result for the worker, announced on the run's stream."""
+    result = worker_result(
+        task,
+        report,
+        status=status,
+        started=started,
+        attempts=node_attempt(runtime),
+        error=task["failed_with"],
+        **extra,
+    )
+    runtime.stream_writer(
+        {"worker": task["worker"]["name"], "status": status, "batch": task["batch"]}
+    )
+    return result
 
 
 async def run_worker(task: WorkerTask, runtime: Runtime[AgentContext]) -> Command[Any]:
@@ -358,18 +384,16 @@ async def run_worker(task: WorkerTask, runtime: Runtime[AgentContext]) -> Comman
             call_key=task_key(get_config()),
         )
     in_review = worker["kind"] == "role" and worker["revise_rounds"] > 0
-    result = worker_result(
+    result = reported(
         task,
         report,
+        runtime,
         status="ok",
         started=started,
-        attempts=node_attempt(runtime),
-        error=task["failed_with"],
         final=not in_review,
         notes=notes,
         tool_calls=tool_calls,
     )
-    runtime.stream_writer({"worker": worker["name"], "status": "ok", "batch": task["batch"]})
     update = {"results": {worker["name"]: result}, "usage": usage}
     if not in_review:
         return Command(update=update, goto="collect_batch")
@@ -399,15 +423,7 @@ async def run_fallback(task: WorkerTask, runtime: Runtime[AgentContext]) -> dict
         fallback=True,
         guidance=task["guidance"],
     )
-    result = worker_result(
-        task,
-        report,
-        status="fallback",
-        started=started,
-        attempts=node_attempt(runtime),
-        error=task["failed_with"],
-    )
-    runtime.stream_writer({"worker": worker["name"], "status": "fallback", "batch": task["batch"]})
+    result = reported(task, report, runtime, status="fallback", started=started)
     return {"results": {worker["name"]: result}, "usage": usage}
 
 

@@ -21,10 +21,11 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from nodes.context import AgentContext, agent_context, node_attempt
+from nodes.context import AgentContext, agent_context
 from nodes.structured import cut_at_word
+from nodes.supervisor import reported
 from state.common import CallUsage
-from state.supervisor import TEAM_TASK_FIELD, Finding, WorkerReport, WorkerResult, WorkerTask
+from state.supervisor import TEAM_TASK_FIELD, Finding, WorkerReport, WorkerTask
 
 # (pattern, its build options as sorted JSON) -> the compiled nested graph
 TeamGraphs = Callable[[str, str], CompiledStateGraph[Any, Any, Any, Any]]
@@ -45,27 +46,12 @@ def team_runner(team_graph: TeamGraphs) -> Callable[..., Any]:
             {"run_name": f"{name} ({pattern})"},
             context=agent_context(runtime),
         )
+        team = {
+            "pattern": pattern,
+            "values": {k: v for k, v in values.items() if k not in ROLLED_UP},
+        }
         report = team_report(pattern, values)
-        result = WorkerResult(
-            worker=name,
-            kind="team",
-            status="ok",
-            report=report.model_dump(),
-            error=task["failed_with"],
-            attempts=node_attempt(runtime),
-            batch=task["batch"],
-            started_at=started,
-            finished_at=time.time(),
-            final=True,
-            reviews=[],
-            team={
-                "pattern": pattern,
-                "values": {k: v for k, v in values.items() if k not in ROLLED_UP},
-            },
-            notes=[],
-            tool_calls=[],
-        )
-        runtime.stream_writer({"worker": name, "status": "ok", "batch": task["batch"]})
+        result = reported(task, report, runtime, status="ok", started=started, team=team)
         return Command(
             update={
                 "results": {name: result},

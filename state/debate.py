@@ -250,13 +250,9 @@ class SideAnswer(BaseModel):
     confidence: float = Field(ge=0, le=1, description="How sure you are (1 = certain).")
 
 
-class FreeAnswer(BaseModel):
-    reasoning: str = Field(
-        max_length=400, description="How you reach the answer, step by step, briefly."
-    )
-    answer: str = Field(
-        max_length=200, description="The final answer only, e.g. a number or a short phrase."
-    )
+class FreeAnswer(SolverTurn):
+    """A baseline's answer to a question of kind 'answer': a solver's turn, alone."""
+
     confidence: float = Field(ge=0, le=1, description="How sure you are (1 = certain).")
 
 

@@ -360,23 +360,28 @@ def team_names(label: str) -> dict[str, Any]:
 # model and its JSON schema costs about a millisecond and agents ask on every call.
 
 
-@cache
-def plan_schema(worker_names: tuple[str, ...]) -> type[Plan]:
-    """The plan schema with worker names as an enum, so constrained decoding cannot invent one."""
+def step_schema(worker_names: tuple[str, ...], label: str) -> type[PlanStep]:
+    """A plan step whose workers can only be `worker_names`, listed under `label`."""
     names: Any = Literal[worker_names]
-    step = create_model(
+    return create_model(
         "PlanStep",
         __base__=PlanStep,
-        worker=(names, Field(json_schema_extra=team_names("The team"))),
+        worker=(names, Field(json_schema_extra=team_names(label))),
         depends_on=(
             list[names],
             Field(
                 default_factory=list,
                 max_length=len(worker_names),
-                json_schema_extra=team_names("The team"),
+                json_schema_extra=team_names(label),
             ),
         ),
     )
+
+
+@cache
+def plan_schema(worker_names: tuple[str, ...]) -> type[Plan]:
+    """The plan schema with worker names as an enum, so constrained decoding cannot invent one."""
+    step = step_schema(worker_names, "The team")
     return create_model(
         "Plan",
         __base__=Plan,
@@ -533,20 +538,7 @@ class Replan(BaseModel):
 @cache
 def replan_schema(worker_names: tuple[str, ...]) -> type[Replan]:
     """Only workers that have not yet reported can be planned again."""
-    names: Any = Literal[worker_names]
-    step = create_model(
-        "PlanStep",
-        __base__=PlanStep,
-        worker=(names, Field(json_schema_extra=team_names("Still to run"))),
-        depends_on=(
-            list[names],
-            Field(
-                default_factory=list,
-                max_length=len(worker_names),
-                json_schema_extra=team_names("Still to run"),
-            ),
-        ),
-    )
+    step = step_schema(worker_names, "Still to run")
     return create_model(
         "Replan",
         __base__=Replan,

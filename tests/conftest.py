@@ -135,6 +135,20 @@ def listed_status(thread_id: str, env: dict[str, str] | None = None) -> str:
     return cells[3]
 
 
+def wait_for(
+    predicate: Any, timeout: float = 60.0, what: str = "condition", every: float = 0.05
+) -> None:
+    """Poll `predicate` until it holds, or fail naming `what` after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def json_tail(output: str) -> Any:
     """The JSON document a `--json` command printed last."""
     import json

@@ -104,3 +104,15 @@ def notebook_model() -> Any:
     from tests.scripted import ScriptedChatModel
 
     return ScriptedChatModel(script={"labeler": scripted_label}, classify=labeler_agent)
+
+
+def long_scenario(batches: int) -> dict[str, Any]:
+    """One scenario of `batches` one-item batches of the instant sleep skill, run to the
+    end without sync points: a run only as long as its batch count."""
+    return {
+        "skill": SLEEP_SKILL,
+        "params": {"item_s": 0.0},
+        "base_size": batches,
+        "sync": "free",
+        "scenarios": [{"name": "long", "scale": 1.0, "batch_size": 1, "budget_s": 600}],
+    }

@@ -18,7 +18,7 @@ from nodes.context import AgentContext
 from tests.factories import decode
 from tests.scripted import ScriptedChatModel
 from tests.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
-from tests.scripts_scenarios import SLEEP_SKILL
+from tests.scripts_scenarios import long_scenario
 
 BYTES = """
 SELECT (SELECT coalesce(sum(octet_length(checkpoint::text)), 0) FROM checkpoints
@@ -35,17 +35,6 @@ def thread_bytes(dsn: str, thread_id: str) -> int:
     return int(row[0])
 
 
-def batches_input(batches: int) -> dict[str, Any]:
-    """One scenario of `batches` one-item batches, run to the end without sync points."""
-    return {
-        "skill": SLEEP_SKILL,
-        "params": {"item_s": 0.0},
-        "base_size": batches,
-        "sync": "free",
-        "scenarios": [{"name": "long", "scale": 1.0, "batch_size": 1, "budget_s": 300}],
-    }
-
-
 async def test_a_scenarios_runs_checkpoint_bytes_grow_linearly_in_its_batches(
     pg_dsn: str,
 ) -> None:
@@ -54,7 +43,7 @@ async def test_a_scenarios_runs_checkpoint_bytes_grow_linearly_in_its_batches(
     async with mas.Runner() as runner:
         graph = scenarios.build(checkpointer=runner.saver)
         for batches in sizes:
-            state, _ = get_pattern("scenarios").parse(batches_input(batches))
+            state, _ = get_pattern("scenarios").parse(long_scenario(batches))
             config: Any = {"configurable": {"thread_id": uuid.uuid4().hex}}
             values = await graph.ainvoke(state, config, context=AgentContext(model=None))
             assert len(values["batches"]["long"]) == batches

@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from tests.conftest import (
     mas_cli,
     start_mas,
     subprocess_env,
+    wait_for,
 )
 from tests.factories import decode, encode
 from tests.scripted import ScriptedChatModel
@@ -51,15 +51,6 @@ def start_supervisor(thread_id: str, env: dict[str, str]) -> subprocess.Popen[st
     """`mas run supervisor` on the scripted model, in a process of its own."""
     args = ["run", "supervisor", "--input", json.dumps(TASK), "--model", SCRIPTED]
     return start_mas(*args, "--thread-id", thread_id, env=env)
-
-
-def wait_for(predicate: Any, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def saved_results(dsn: str, thread_id: str) -> int:

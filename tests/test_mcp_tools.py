@@ -19,7 +19,15 @@ import pytest
 import mas
 from mas.errors import InputError
 from mas.settings import get_settings
-from tests.conftest import ROOT, json_tail, logged_calls, mas_cli, start_mas, subprocess_env
+from tests.conftest import (
+    ROOT,
+    json_tail,
+    logged_calls,
+    mas_cli,
+    start_mas,
+    subprocess_env,
+    wait_for,
+)
 from tests.factories import decode, encode
 from tests.scripted import ScriptedChatModel
 from tests.scripts_supervisor import plan, report, supervisor_script
@@ -123,13 +131,15 @@ def http_server(mcp_log: Path) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
         except OSError:
-            time.sleep(0.1)
+            return False
+        return True
+
+    wait_for(listening, 30, "the MCP server to listen")
     try:
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
@@ -239,10 +249,7 @@ def test_sigkill_after_a_tool_call_resumes_with_the_call_recorded_once(
     args = ["run", "supervisor", "--input", json.dumps(task), "--thread-id", thread_id]
     process = start_mas(*args, env=env({"researcher": 3.0}))
     try:
-        deadline = time.monotonic() + 60
-        while not server_calls(mcp_log) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server_calls(mcp_log), "the tool was called"
+        wait_for(lambda: server_calls(mcp_log), 60, "the tool call")
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
     finally:

@@ -134,8 +134,10 @@ def test_real_ollama_when_configured(thread_id: str) -> None:
     model = os.environ.get("MAS_TEST_OLLAMA_MODEL")
     if not os.environ.get("OLLAMA_HOST") or not model:
         pytest.skip(
-            "needs a running Ollama server: set OLLAMA_HOST and "
-            "MAS_TEST_OLLAMA_MODEL=<a pulled model> to run it"
+            "opt-in, no Ollama server configured: set OLLAMA_HOST and MAS_TEST_OLLAMA_MODEL "
+            "(a model pulled there) to run the supervisor on it; without one, ChatOllama's "
+            "requests and replies are still tested against a local stand-in of Ollama's HTTP "
+            "API (test_supervisor_runs_on_chat_ollama_with_schema_constrained_requests)"
         )
     result = mas.run(
         "supervisor",

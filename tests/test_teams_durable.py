@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,14 @@ from typing import Any
 import psycopg
 
 import mas
-from tests.conftest import json_tail, logged_calls, mas_cli, start_mas, subprocess_env
+from tests.conftest import (
+    json_tail,
+    logged_calls,
+    mas_cli,
+    start_mas,
+    subprocess_env,
+    wait_for,
+)
 from tests.factories import decode, encode
 from tests.scripted import ScriptedChatModel
 from tests.scripts_debate import STANCES
@@ -63,15 +69,6 @@ def saved_writes(dsn: str, thread_id: str, channel: str, namespace: str) -> int:
         except psycopg.errors.UndefinedTable:
             return 0
     return int(row[0]) if row else 0
-
-
-def wait_for(predicate: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def outcome(values: dict[str, Any]) -> dict[str, Any]:
