@@ -2,7 +2,8 @@
 driven directly, its context raising the worker limit as MAS_MAX_WORKERS would; the
 input allows as many agents and the most calls in flight, 64), and 1, 10 and 100
 concurrent supervisor threads on one async pool (mas.Runner). Instant scripted model, Postgres
-checkpoints with durability "sync"; time, peak traced memory, checkpoint rows.
+checkpoints with durability "sync"; time, peak traced memory, checkpoint rows, and each
+configuration's peak RSS in a process of its own (after `import mas` alone: the first row).
 
     python -m benchmarks.scale [--quick]
 """
@@ -11,6 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import subprocess
+import sys
 import time
 import tracemalloc
 import uuid
@@ -23,6 +27,7 @@ import mas
 from benchmarks.cases import scripted
 from benchmarks.common import benchmark_dsn, machine, print_table, uptime
 from benchmarks.parallel import fan_out_script, team
+from benchmarks.peers.memory import peak_rss_mib
 from checkpoints.savers import open_async_saver
 from graphs import supervisor
 from mas.settings import get_settings
@@ -126,11 +131,31 @@ async def concurrent(dsn: str, counts: list[int]) -> list[list[str]]:
     return rows
 
 
-async def main(quick: bool) -> None:
+async def one_row(kind: str, size: int) -> list[str]:
+    """One configuration, in this process: its row, with this process's peak RSS."""
     dsn = benchmark_dsn()
-    sizes = [10, 100, 1000]
-    counts = [1, 10, 100]
-    rows = await fan_out(dsn, sizes) + await concurrent(dsn, counts)
+    if kind == "import":
+        return ["import mas, nothing run", "", "", "", "", "", f"{peak_rss_mib():.0f}"]
+    rows = await (fan_out(dsn, [size]) if kind == "fan_out" else concurrent(dsn, [size]))
+    return [*rows[0], f"{peak_rss_mib():.0f}"]
+
+
+def in_own_process(kind: str, size: int) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.scale", "--row", kind, str(size)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+async def main(quick: bool) -> None:
+    benchmark_dsn()  # one server for every child (they inherit DATABASE_URL)
+    configurations = [("import", 0)]
+    configurations += [("fan_out", size) for size in (10, 100, 1000)]
+    configurations += [("concurrent", count) for count in (1, 10, 100)]
+    rows = [await asyncio.to_thread(in_own_process, kind, size) for kind, size in configurations]
     print_table(
         f"Scale, Postgres durability sync, instant model; {machine()}; {uptime()}",
         [
@@ -140,6 +165,7 @@ async def main(quick: bool) -> None:
             "rate",
             "peak traced MiB",
             "checkpoint rows / writes / blobs",
+            "peak RSS MiB",
         ],
         rows,
     )
@@ -148,4 +174,9 @@ async def main(quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="(same sizes; one run each)")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument("--row", nargs=2, metavar=("KIND", "SIZE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.row:
+        print(json.dumps(asyncio.run(one_row(args.row[0], int(args.row[1])))))
+    else:
+        asyncio.run(main(args.quick))

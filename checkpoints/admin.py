@@ -53,6 +53,17 @@ SET status = 'running', error = NULL, runs = mas_threads.runs + 1, updated_at = 
 RETURNING runs
 """
 
+# A new thread's first run in one round trip: registered only if nothing knows the id yet
+# (no registry row, no checkpoint; a database the server shares takes the long way).
+CLAIM_SQL = """
+INSERT INTO mas_threads (thread_id, pattern, model_spec, options, lock_key, status, runs)
+SELECT %(thread_id)s, %(pattern)s, %(model_spec)s, %(options)s, %(lock_key)s, 'running', 1
+WHERE NOT EXISTS (SELECT 1 FROM checkpoints WHERE thread_id = %(thread_id)s)
+  AND to_regclass('public.thread') IS NULL
+ON CONFLICT (thread_id) DO NOTHING
+RETURNING runs
+"""
+
 RECORD_END_SQL = """
 UPDATE mas_threads SET status = %(status)s, error = %(error)s, updated_at = now()
 WHERE thread_id = %(thread_id)s
@@ -226,6 +237,31 @@ def _newest(records: list[ThreadRecord], limit: int) -> list[ThreadRecord]:
 # --- async: what the runner needs ------------------------------------------------
 
 
+def _run_params(
+    thread_id: str, pattern: str, model_spec: str | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "thread_id": thread_id,
+        "pattern": pattern,
+        "model_spec": model_spec,
+        "options": Jsonb(options),
+        "lock_key": thread_lock_key(thread_id),
+    }
+
+
+async def aclaim_thread(
+    conn: AsyncConnection[Any],
+    thread_id: str,
+    pattern: str,
+    model_spec: str | None,
+    options: dict[str, Any],
+) -> bool:
+    """Register a new thread's first run, if nothing knows its id yet; False says look
+    closer (`aget_thread`): it may exist, or the database may be shared with the server."""
+    cur = await conn.execute(CLAIM_SQL, _run_params(thread_id, pattern, model_spec, options))
+    return await cur.fetchone() is not None
+
+
 async def arecord_run_start(
     conn: AsyncConnection[Any],
     thread_id: str,
@@ -234,16 +270,7 @@ async def arecord_run_start(
     options: dict[str, Any],
 ) -> int:
     """Mark the thread running; returns which run of the thread this is (1, 2, ...)."""
-    cur = await conn.execute(
-        RECORD_START_SQL,
-        {
-            "thread_id": thread_id,
-            "pattern": pattern,
-            "model_spec": model_spec,
-            "options": Jsonb(options),
-            "lock_key": thread_lock_key(thread_id),
-        },
-    )
+    cur = await conn.execute(RECORD_START_SQL, _run_params(thread_id, pattern, model_spec, options))
     row = await cur.fetchone()
     return int(row["runs"]) if row else 1
 

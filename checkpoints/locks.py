@@ -6,21 +6,20 @@ crashed run never leaves a thread locked.
 
 The other side of that coin: if the connection drops (a network blip, a NAT that
 forgot it, `idle_session_timeout`, a failover), the lock is gone while the run goes
-on, and another process may take the thread over. So a run confirms its lock before
-every checkpoint write (the saver calls `confirm`), and stops, with a one-line error,
-as soon as the lock is lost. One round trip confirms every thread the connection
-holds, and concurrent runs share it (whoever waits for a ping that started after it
-asked takes that ping's answer).
+on, and another process may take the thread over. So every checkpoint write of a
+run confirms its lock (the saver asks `holder` which one), and the run stops, with a
+one-line error, as soon as the lock is lost. The check costs no round trip of its
+own: it runs in the write's transaction (`mas_confirm_lock`, checkpoints/schema.py), which commits
+only if the lock's session still holds the lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -34,6 +33,14 @@ KEEPALIVES: dict[str, Any] = {
     "keepalives_interval": 10,
     "keepalives_count": 3,
 }
+
+
+class LockHolder(NamedTuple):
+    """Which session holds a thread's lock, under which key."""
+
+    thread_id: str
+    pid: int
+    key: int
 
 
 class ThreadLocks:
@@ -51,7 +58,6 @@ class ThreadLocks:
         self._mutex = asyncio.Lock()  # one statement at a time on the shared connection
         self._held: set[str] = set()
         self._lost: set[str] = set()  # held when the connection dropped
-        self._confirmed_from = 0.0  # when the last good ping was sent
 
     async def open(self) -> None:
         self._conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True, **KEEPALIVES)
@@ -87,26 +93,15 @@ class ThreadLocks:
                     await self.open()
         raise AssertionError("unreachable")
 
-    async def confirm(self, thread_id: str) -> None:
-        """Raise `LockLostError` if this process no longer holds `thread_id`'s lock."""
+    def holder(self, thread_id: str) -> LockHolder | None:
+        """The session and key of `thread_id`'s lock, for a write to confirm in its own
+        transaction (`mas_confirm_lock`); None for a thread this process does not run
+        (e.g. an admin read). Raises `LockLostError` for one whose lock is known lost."""
         if thread_id not in self._held:
-            return  # not a run of this process (e.g. an admin read)
-        if thread_id in self._lost:
+            return None
+        if thread_id in self._lost or self._conn is None or self._conn.broken:
             raise LockLostError(thread_id)
-        asked = time.monotonic()
-        async with self._mutex:
-            if self._confirmed_from >= asked:
-                return  # a ping sent after we asked came back: the session lives
-            if thread_id in self._lost:
-                raise LockLostError(thread_id)
-            assert self._conn is not None
-            sent = time.monotonic()
-            try:
-                await self._conn.execute("SELECT 1")
-            except psycopg.Error:
-                self._dropped()
-                raise LockLostError(thread_id) from None
-            self._confirmed_from = sent
+        return LockHolder(thread_id, self._conn.info.backend_pid, thread_lock_key(thread_id))
 
     async def _release(self, key: int) -> None:
         with contextlib.suppress(psycopg.Error):  # a dead session took its locks with it

@@ -1,4 +1,5 @@
-"""The one table mas-graphs keeps beside LangGraph's: a row per thread run by the runner.
+"""The one table mas-graphs keeps beside LangGraph's, a row per thread run by the runner,
+and the function its writes use to confirm a thread's lock.
 
 LangGraph's checkpoints say where a thread is; `mas_threads` says what it is
 (pattern, model spec) and how its last run ended, which checkpoints alone
@@ -28,7 +29,22 @@ CREATE TABLE IF NOT EXISTS mas_threads (
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+CREATE OR REPLACE FUNCTION mas_confirm_lock(holder INTEGER, lock_key BIGINT) RETURNS VOID
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_locks
+        WHERE locktype = 'advisory' AND pid = holder AND granted AND objsubid = 1
+          AND classid = ((lock_key >> 32) & 4294967295)::oid
+          AND objid = (lock_key & 4294967295)::oid
+    ) THEN
+        RAISE EXCEPTION 'session % no longer holds lock %', holder, lock_key
+            USING ERRCODE = 'MA001';
+    END IF;
+END $$;
 """
+# Raised by mas_confirm_lock, in the transaction of a write whose thread lock is gone.
+LOCK_LOST_SQLSTATE = "MA001"
 
 
 def thread_lock_key(thread_id: str) -> int:

@@ -2,15 +2,17 @@
 parallel (`Send`), later batches see earlier results, conflicts between workers are
 resolved, and a synthesiser writes the structured result.
 
-    open_supervisor -> plan_work -> review_plan
+    open_supervisor -> plan_work (planning "planner") -> review_plan (review_plan)
       -> [run_worker | run_team  x batch] -> collect_batch -> ... next batch
            |  |  retries spent                ^   |
            |  +--> run_fallback --------------+   +-> replan_work -> next batch
            +--> critique_report <-> revise_report (revise_rounds)
-      ... -> detect_conflicts -> [resolve_conflict x conflict] -> synthesize
-      -> [critique_synthesis <-> revise_synthesis] -> review_synthesis -> END
+      ... -> detect_conflicts (conflict_scan) -> [resolve_conflict x conflict] -> synthesize
+      -> [critique_synthesis <-> revise_synthesis] -> review_synthesis (escalate_below) -> END
                                                       | a person asks for a re-run
                                                       +-> [run_worker | run_team ...]
+
+A step in parentheses runs only when that input asks for it.
 
 A worker is a role agent or a registered agent (`run_worker`), or a whole pattern run
 as a nested graph (`run_team`, checkpointed in the worker's namespace of this thread).
@@ -35,6 +37,8 @@ from langgraph.types import Checkpointer, RetryPolicy
 from graphs._teams import team_graph, team_model_picks
 from nodes.context import AgentContext, graph_defaults, with_default_context
 from nodes.supervisor import (
+    after_opening,
+    after_planning,
     after_review,
     check_workers,
     collect_batch,
@@ -89,6 +93,7 @@ def build(
     retry = RetryPolicy(max_attempts=max_attempts, initial_interval=backoff_s, jitter=False)
     agent_retry = RetryPolicy(max_attempts=2, initial_interval=backoff_s, jitter=False)
     workers = ("run_worker", "run_team")
+    after_batches = ("detect_conflicts", "synthesize")
 
     def agent_node(node: Any) -> Any:
         return with_default_context(node, default)
@@ -152,20 +157,26 @@ def build(
     builder.add_node(
         "collect_batch",
         collect_batch,
-        destinations=(*workers, "replan_work", "detect_conflicts"),
+        destinations=(*workers, "replan_work", *after_batches),
     )
-    own_agent("replan_work", replan_work, *workers, "detect_conflicts")
+    own_agent("replan_work", replan_work, *workers, *after_batches)
     own_agent("detect_conflicts", detect_conflicts)
     own_agent("resolve_conflict", resolve_conflict)
-    own_agent("synthesize", synthesize, "critique_synthesis", "review_synthesis")
-    own_agent("critique_synthesis", critique_synthesis, "revise_synthesis", "review_synthesis")
-    own_agent("revise_synthesis", revise_synthesis, "critique_synthesis", "review_synthesis")
+    own_agent("synthesize", synthesize, "critique_synthesis", "review_synthesis", END)
+    own_agent("critique_synthesis", critique_synthesis, "revise_synthesis", "review_synthesis", END)
+    own_agent("revise_synthesis", revise_synthesis, "critique_synthesis", "review_synthesis", END)
     builder.add_node("review_synthesis", review_synthesis, destinations=(*workers, END))
 
     builder.add_edge(START, "open_supervisor")
-    builder.add_edge("open_supervisor", "plan_work")
-    builder.add_edge("plan_work", "review_plan")
-    builder.add_conditional_edges("review_plan", after_review, [*workers, "detect_conflicts", END])
+    # Each step a run can skip is a checkpoint it does not write: a parallel plan needs no
+    # planner, a plan no one reviews no pause, an answer no one checks no person.
+    builder.add_conditional_edges(
+        "open_supervisor", after_opening, ["plan_work", "review_plan", *workers, *after_batches]
+    )
+    builder.add_conditional_edges(
+        "plan_work", after_planning, ["review_plan", *workers, *after_batches]
+    )
+    builder.add_conditional_edges("review_plan", after_review, [*workers, *after_batches, END])
     builder.add_edge("run_fallback", "collect_batch")
     builder.add_conditional_edges(
         "detect_conflicts", route_conflicts, ["resolve_conflict", "synthesize"]

@@ -26,7 +26,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from checkpoints.admin import aget_thread, arecord_run_end, arecord_run_start
+from checkpoints.admin import aclaim_thread, aget_thread, arecord_run_end, arecord_run_start
 from checkpoints.errors import LockLostError
 from checkpoints.locks import ThreadLocks
 from checkpoints.savers import aconnection, open_async_saver, resolve_dsn
@@ -261,7 +261,7 @@ class Runner:
             raise
         self._stack.push_async_callback(self._locks.close)
         # No checkpoint is written for a thread whose lock this process lost.
-        self.saver.guard = self._locks.confirm
+        self.saver.lock_check = self._locks.holder
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -281,25 +281,32 @@ class Runner:
         return await self.start(prepared, on_event=on_event)
 
     async def start(self, run: PreparedRun, *, on_event: OnEvent | None = None) -> RunResult:
-        async with self._locks.hold(run.thread_id):
+        name, thread_id = run.pattern.name, run.thread_id
+        async with self._locks.hold(thread_id):
             async with aconnection(self.saver) as conn:
-                record = await aget_thread(conn, run.thread_id)
-            config: Any = {"configurable": {"thread_id": run.thread_id}}
-            if record is not None or await self.saver.aget_tuple(config) is not None:
-                if record is not None and record.status == "done":
-                    raise ThreadFinishedError(run.thread_id)
-                raise ThreadExistsError(run.thread_id)
+                if not await aclaim_thread(conn, thread_id, name, run.model_spec, run.options):
+                    await self._refuse_known(conn, thread_id)
+                    await arecord_run_start(conn, thread_id, name, run.model_spec, run.options)
             return await self._drive(
                 self._graph(run.pattern, run.options),
                 run.state_input,
                 pattern=run.pattern,
-                thread_id=run.thread_id,
+                thread_id=thread_id,
+                run_number=1,
                 model=run.model,
                 picked_models=run.picked_models,
-                model_spec=run.model_spec,
-                options=run.options,
                 on_event=on_event,
             )
+
+    async def _refuse_known(self, conn: Any, thread_id: str) -> None:
+        """A new run's thread id must be new: not in the registry, the server's threads or
+        the checkpoints."""
+        record = await aget_thread(conn, thread_id)
+        config: Any = {"configurable": {"thread_id": thread_id}}
+        if record is not None or await self.saver.aget_tuple(config) is not None:
+            if record is not None and record.status == "done":
+                raise ThreadFinishedError(thread_id)
+            raise ThreadExistsError(thread_id)
 
     async def resume(
         self,
@@ -343,15 +350,18 @@ class Runner:
                 chat_model = await asyncio.to_thread(stored_model, record.model_spec)
                 model_spec = record.model_spec
             picked_models = await asyncio.to_thread(_picked_models, spec, state.values, settings)
+            async with aconnection(self.saver) as conn:
+                run_number = await arecord_run_start(
+                    conn, thread_id, spec.name, model_spec, record.options
+                )
             return await self._drive(
                 graph,
                 graph_input,
                 pattern=spec,
                 thread_id=thread_id,
+                run_number=run_number,
                 model=chat_model,
                 picked_models=picked_models,
-                model_spec=model_spec,
-                options=record.options,
                 on_event=on_event,
             )
 
@@ -362,15 +372,12 @@ class Runner:
         *,
         pattern: Pattern,
         thread_id: str,
+        run_number: int,
         model: BaseChatModel,
         picked_models: dict[str, BaseChatModel],
-        model_spec: str | None,
-        options: dict[str, Any],
         on_event: OnEvent | None,
     ) -> RunResult:
         settings = get_settings()
-        async with aconnection(self.saver) as conn:
-            run_number = await arecord_run_start(conn, thread_id, pattern.name, model_spec, options)
         pool = self.saver.conn if isinstance(self.saver.conn, AsyncConnectionPool) else None
         context = AgentContext(
             model=model,

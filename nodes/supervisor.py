@@ -113,9 +113,26 @@ async def open_supervisor(state: SupervisorState, runtime: Runtime[AgentContext]
     operator's limits, from the context)."""
     given = input_fields(SupervisorInput, state)
     limits = {"max_workers": agent_context(runtime).max_workers}
-    return validated_input(
+    values = validated_input(
         "supervisor", SupervisorInput, given, check_workers, limits=limits
     ).model_dump()
+    if values["planning"] == "parallel":
+        # A plain fan-out: the plan is the input's workers, all at once, no planning call.
+        names = [w["name"] for w in values["workers"]]
+        plan = PlanRecord(
+            batches=[names], rationale="all workers at once", source="parallel", note=""
+        )
+        values |= {"plan": plan, "batch_index": 0}
+    return values
+
+
+def after_opening(state: SupervisorState) -> list[Send] | str:
+    return "plan_work" if state["planning"] == "planner" else after_planning(state)
+
+
+def after_planning(state: SupervisorState) -> list[Send] | str:
+    """A person reviews the plan when the input asks for it; else the first batch runs."""
+    return "review_plan" if state.get("review_plan") else dispatch_batch(state)
 
 
 def described(worker: dict[str, Any]) -> str:
@@ -245,9 +262,9 @@ def review_plan(state: SupervisorState) -> dict[str, Any]:
     return {}
 
 
-def after_review(state: SupervisorState) -> list[Send] | Literal["detect_conflicts", "__end__"]:
+def after_review(state: SupervisorState) -> list[Send] | str:
     if state.get("synthesis", {}).get("rejected"):
-        return "__end__"
+        return END
     return dispatch_batch(state)
 
 
@@ -268,12 +285,12 @@ def replans_left(state: SupervisorState) -> int:
 
 def dispatch_batch(
     state: SupervisorState, guidance: str = ""
-) -> list[Send] | Literal["detect_conflicts"]:
+) -> list[Send] | Literal["detect_conflicts", "synthesize"]:
     """Fan the current batch out as parallel `Send`s (a team's worker to `run_team`), or
     move on when batches are done."""
     index, batches = state["batch_index"], state["plan"]["batches"]
     if index >= len(batches):
-        return "detect_conflicts"
+        return "detect_conflicts" if state.get("conflict_scan", True) else "synthesize"
     specs = {w["name"]: w for w in state["workers"]}
     replan = state.get("on_worker_failure") == "replan" and replans_left(state) > 0
     context = finished_reports(state)
@@ -750,7 +767,12 @@ def structured_result(
 
 def after_synthesis(state: SupervisorState) -> str:
     """A critic round first when the input asks for one, then the person's check."""
-    return "critique_synthesis" if state.get("revise_rounds", 0) > 0 else "review_synthesis"
+    return "critique_synthesis" if state.get("revise_rounds", 0) > 0 else review_or_end(state)
+
+
+def review_or_end(state: SupervisorState) -> str:
+    """Only a run with `escalate_below` may go to a person; others end with the synthesis."""
+    return "review_synthesis" if state.get("escalate_below") is not None else END
 
 
 async def synthesize(state: SupervisorState, runtime: Runtime[AgentContext]) -> Command[Any]:
@@ -801,13 +823,13 @@ async def critique_synthesis(
     except StructuredOutputError as error:
         note = "; ".join(n for n in (synthesis["note"], f"critic failed: {error.problem}") if n)
         update: dict[str, Any] = {"synthesis": {**synthesis, "note": note}, "usage": error.usage}
-        return Command(update=update, goto="review_synthesis")
+        return Command(update=update, goto=review_or_end(state))
     review = ReportReview(
         round=len(reviews) + 1, accepted=verdict.accept, problems=verdict.problems
     )
     done = verdict.accept or review["round"] > state.get("revise_rounds", 0)
     update = {"synthesis": {**synthesis, "reviews": [*reviews, review]}, "usage": [usage]}
-    return Command(update=update, goto="review_synthesis" if done else "revise_synthesis")
+    return Command(update=update, goto=review_or_end(state) if done else "revise_synthesis")
 
 
 async def revise_synthesis(state: SupervisorState, runtime: Runtime[AgentContext]) -> Command[Any]:
@@ -827,7 +849,7 @@ async def revise_synthesis(state: SupervisorState, runtime: Runtime[AgentContext
     except StructuredOutputError as error:
         note = "; ".join(n for n in (synthesis["note"], f"revision failed: {error.problem}") if n)
         update: dict[str, Any] = {"synthesis": {**synthesis, "note": note}, "usage": error.usage}
-        return Command(update=update, goto="review_synthesis")
+        return Command(update=update, goto=review_or_end(state))
     revised = structured_result(state, reply.value, synthesis["note"], reviews)
     return Command(update={"synthesis": revised, "usage": [reply.usage]}, goto="critique_synthesis")
 

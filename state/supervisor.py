@@ -168,8 +168,18 @@ class SupervisorInput(BaseModel):
     workers: list[WorkerSpec] = Field(
         default_factory=lambda: list(DEFAULT_TEAM), min_length=1, max_length=MAX_WORKERS
     )
+    planning: Literal["planner", "parallel"] = Field(
+        default="planner",
+        description="planner: a model plans the batches; parallel: every worker runs once, "
+        "all in one batch, with no planning call (a plain fan-out).",
+    )
     review_plan: bool = Field(
         default=False, description="Pause after planning for a person to approve the plan."
+    )
+    conflict_scan: bool = Field(
+        default=True,
+        description="Ask a model which reports contradict each other before the synthesis "
+        "(off: the synthesis alone weighs them).",
     )
     conflict_gap: float = Field(
         default=0.25,
@@ -598,7 +608,7 @@ def synthesis_review_schema(worker_names: tuple[str, ...]) -> type[SynthesisRevi
 class PlanRecord(TypedDict):
     batches: list[list[str]]
     rationale: str
-    source: Literal["planner", "fallback", "reviewer", "replanner", "person"]
+    source: Literal["planner", "parallel", "fallback", "reviewer", "replanner", "person"]
     note: str
 
 
@@ -681,7 +691,9 @@ class Escalation(TypedDict):
 class SupervisorState(TypedDict, total=False):
     task: str
     workers: list[dict[str, Any]]
+    planning: Literal["planner", "parallel"]
     review_plan: bool
+    conflict_scan: bool
     conflict_gap: float
     max_replans: int
     on_worker_failure: Literal["fallback", "replan"]

@@ -15,10 +15,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from langgraph.checkpoint.base import empty_checkpoint
 
 import mas
 from checkpoints import savers
-from checkpoints.errors import DatabaseUnavailable, ThreadLocked
+from checkpoints.errors import DatabaseUnavailable, LockLostError, ThreadLocked
 from checkpoints.locks import ThreadLocks
 from checkpoints.schema import SETUP_LOCK_KEY, thread_lock_key
 from mas.errors import ResumeAnswerError, RunFailedError, ThreadFinishedError
@@ -86,6 +87,46 @@ async def test_a_run_that_loses_its_lock_stops_and_resumes_cleanly(
     # The lost lock is nobody's: the thread resumes to the end.
     done = await mas.aresume(thread_id, model=supervisor_model())
     assert done.status == "done" and done["synthesis"]["confidence"] == 0.8
+
+
+async def test_writes_commit_only_while_their_threads_lock_is_held(pg_dsn: str) -> None:
+    """The check runs in each write's transaction: a thread whose lock is gone (its
+    session alive) gets nothing written, and its writes batched with another thread's
+    do not cost that thread its own."""
+    kept, lost = f"kept-{uuid.uuid4().hex}", f"lost-{uuid.uuid4().hex}"
+
+    def config(thread_id: str) -> Any:
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": "1"}}
+
+    locks = ThreadLocks(pg_dsn)
+    await locks.open()
+    try:
+        async with savers.open_async_saver(pg_dsn) as saver:
+            saver.lock_check = locks.holder
+            async with locks.hold(kept), locks.hold(lost):
+                assert await locks._execute("SELECT pg_advisory_unlock(%s)", thread_lock_key(lost))
+                outcomes = await asyncio.gather(
+                    saver.aput_writes(config(kept), [("results", {"a": 1})], "task-a"),
+                    saver.aput_writes(config(lost), [("results", {"b": 2})], "task-b"),
+                    return_exceptions=True,
+                )
+                assert outcomes[0] is None
+                assert isinstance(outcomes[1], LockLostError) and lost in str(outcomes[1])
+                checkpoint = empty_checkpoint()
+                with pytest.raises(LockLostError):
+                    await saver.aput(config(lost), checkpoint, {}, {})
+                await saver.aput(config(kept), checkpoint, {}, {})
+    finally:
+        await locks.close()
+    with psycopg.connect(pg_dsn) as conn:
+        written = conn.execute(
+            "SELECT thread_id, (SELECT count(*) FROM checkpoint_writes w"
+            " WHERE w.thread_id = t.thread_id) FROM (VALUES (%s), (%s)) t(thread_id)"
+            " WHERE EXISTS (SELECT 1 FROM checkpoints c WHERE c.thread_id = t.thread_id)"
+            " OR EXISTS (SELECT 1 FROM checkpoint_writes w WHERE w.thread_id = t.thread_id)",
+            (kept, lost),
+        ).fetchall()
+    assert written == [(kept, 1)]
 
 
 async def test_the_lock_connection_comes_back_after_it_dropped_between_runs(pg_dsn: str) -> None:

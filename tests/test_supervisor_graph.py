@@ -85,6 +85,18 @@ async def test_planned_batches_run_in_order_with_parallel_workers_in_one_superst
     assert steps["critic"] is not None and steps["critic"] > steps["researcher"]
 
 
+async def test_a_plain_fan_out_makes_one_call_per_worker_and_one_synthesis() -> None:
+    # Conflicting reports, which a conflict scan would have been asked about.
+    script = supervisor_script(conflict_detector=AssertionError("no conflict scan"))
+    task = {"planning": "parallel", "conflict_scan": False}
+    values, model = await run_graph(script, task=task)
+    assert sorted(model.calls) == ["analyst", "critic", "researcher", "synthesizer"]
+    assert values["plan"]["source"] == "parallel"
+    assert values["plan"]["batches"] == [["researcher", "analyst", "critic"]]
+    assert values["synthesis"]["conflicts"] == [] and values["synthesis"]["summary"]
+    assert len(set(worker_steps(model).values())) == 1
+
+
 async def test_later_batches_receive_earlier_results_as_context() -> None:
     seen: list[str] = []
 

@@ -1,0 +1,108 @@
+"""mas-graphs' side of the peers benchmark: the supervisor as a plain fan-out (`planning`
+"parallel", no conflict scan: N worker calls in one `Send` batch, then one synthesis
+call) on a scripted chat model that sleeps `--latency` per call. Persistence off: the
+compiled graph alone; on: `mas.Runner` on PostgreSQL (DATABASE_URL, else an embedded
+server in --persist), durability "sync", as a user's run.
+
+    python benchmarks/peers/mas_fanout.py --n 8 --latency 0 --repeats 9 [--persist DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from memory import peak_rss_mib
+
+
+def fan_out_input(n: int) -> dict[str, Any]:
+    return {
+        "task": "Fan out",
+        "workers": [{"name": f"w{i}", "role": f"Worker number {i} [w{i}]"} for i in range(n)],
+        "planning": "parallel",
+        "conflict_scan": False,
+        "max_agents": n,
+        "max_parallel": n,  # every worker's call in flight at once, as the peers do
+    }
+
+
+async def timed_runs(
+    run: Callable[[], Awaitable[None]], calls: Callable[[], int], warmup: int, repeats: int
+) -> tuple[list[float], list[int]]:
+    samples, counts = [], []
+    for index in range(warmup + repeats):
+        before = calls()
+        started = time.perf_counter()
+        await run()
+        elapsed = time.perf_counter() - started
+        counts.append(calls() - before)
+        if index >= warmup:
+            samples.append(elapsed)
+    return samples, counts
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    os.environ["MAS_MAX_WORKERS"] = str(max(args.n, 16))
+    import mas
+    from benchmarks.cases import scripted
+    from benchmarks.parallel import fan_out_script
+    from graphs import supervisor
+    from mas.patterns import get_pattern
+    from nodes.context import AgentContext
+
+    model = scripted(fan_out_script(args.n), delay=args.latency)
+    data = fan_out_input(args.n)
+    if args.persist is None:
+        graph = supervisor.build(model=model)
+        state, _ = get_pattern("supervisor").parse(data)
+        context = AgentContext(model=model, max_workers=args.n)
+
+        async def run() -> None:
+            config: Any = {"configurable": {"thread_id": uuid.uuid4().hex}}
+            await graph.ainvoke(state, config, context=context)
+
+        samples, counts = await timed_runs(run, lambda: len(model.calls), args.warmup, args.repeats)
+    else:
+        from checkpoints.embedded import embedded_dsn
+
+        dsn = os.environ.get("DATABASE_URL") or embedded_dsn(Path(args.persist))
+        async with mas.Runner(dsn) as runner:
+
+            async def run() -> None:
+                await runner.run("supervisor", data, model=model)
+
+            samples, counts = await timed_runs(
+                run, lambda: len(model.calls), args.warmup, args.repeats
+            )
+    if bad := [c for c in counts if c != args.n + 1]:
+        sys.exit(f"mas-graphs: expected {args.n + 1} model calls per run, got {bad}")
+    return {
+        "framework": "mas-graphs",
+        "version": version("mas-graphs"),
+        "persistence": args.persist is not None,
+        "n": args.n,
+        "latency": args.latency,
+        "samples": samples,
+        "calls": counts,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--persist", help="persistence on; a directory for an embedded server")
+    print(json.dumps(asyncio.run(main(parser.parse_args()))))
