@@ -27,7 +27,7 @@ import mas
 from benchmarks.cases import scripted
 from benchmarks.common import benchmark_dsn, machine, print_table, uptime
 from benchmarks.parallel import fan_out_script, team
-from benchmarks.peers.memory import peak_rss_mib
+from benchmarks.peers.harness import peak_rss_mib
 from checkpoints.savers import open_async_saver
 from graphs import supervisor
 from mas.settings import get_settings
@@ -92,7 +92,7 @@ async def fan_out(dsn: str, sizes: list[int]) -> list[list[str]]:
                     f"1 thread, {size} workers in one batch",
                     f"{wall:.2f}",
                     f"{cpu / wall:.0%}",
-                    f"{wall / size * 1e3:.2f} per worker",
+                    f"{wall / size * 1e3:.2f} ms per worker",
                     f"{peak:.1f}",
                     f"{checkpoints} / {writes} / {blobs}",
                 ]
@@ -135,7 +135,8 @@ async def one_row(kind: str, size: int) -> list[str]:
     """One configuration, in this process: its row, with this process's peak RSS."""
     dsn = benchmark_dsn()
     if kind == "import":
-        return ["import mas, nothing run", "", "", "", "", "", f"{peak_rss_mib():.0f}"]
+        label = "import mas (and this script), nothing run"
+        return [label, "", "", "", "", "", f"{peak_rss_mib():.0f}"]
     rows = await (fan_out(dsn, [size]) if kind == "fan_out" else concurrent(dsn, [size]))
     return [*rows[0], f"{peak_rss_mib():.0f}"]
 

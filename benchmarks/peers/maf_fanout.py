@@ -22,7 +22,6 @@ os.environ.update(
 
 import argparse
 import asyncio
-import json
 import sys
 import threading
 import time
@@ -49,7 +48,7 @@ from agent_framework import (
     handler,
 )
 from agent_framework.observability import ChatTelemetryLayer
-from memory import peak_rss_mib  # beside this script
+from harness import arguments, quiet_stdout, report  # beside this script
 
 TASK = "Assess the launch plan for a budget electric bike."
 REPLY = "Done: one short paragraph."
@@ -130,7 +129,9 @@ def build(client: FakeChatClient, n: int, persist: str | None) -> Workflow:
     )
 
 
-async def main(n: int, latency: float, repeats: int, warmup: int, persist: str | None) -> None:
+async def main(args: argparse.Namespace, result_fd: int) -> None:
+    n, latency, persist = args.n, args.latency, args.persist
+    warmup, repeats = args.warmup, args.repeats
     client = FakeChatClient(latency)
     samples: list[float] = []
     calls: list[int] = []
@@ -148,28 +149,10 @@ async def main(n: int, latency: float, repeats: int, warmup: int, persist: str |
             sys.exit(f"MAF run {run}: outputs {result.get_outputs()!r}, expected the synthesis")
         if run >= warmup:
             samples.append(elapsed)
-    record = {
-        "framework": "MAF",
-        "version": __version__,
-        "persistence": persist is not None,
-        "n": n,
-        "latency": latency,
-        "samples": samples,
-        "calls": calls,
-        "peak_rss_mib": peak_rss_mib(),
-    }
-    os.write(RESULT_FD, (json.dumps(record) + "\n").encode())
+    report(result_fd, "MAF", __version__, args, samples, calls)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=8)
-    parser.add_argument("--latency", type=float, default=0.0)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--persist", metavar="DIR", help="checkpoint files go here")
-    args = parser.parse_args()
-    # Only the JSON line goes to stdout: whatever the framework prints goes to stderr.
-    RESULT_FD = os.dup(1)
-    os.dup2(2, 1)
-    asyncio.run(main(args.n, args.latency, args.repeats, args.warmup, args.persist))
+    args = arguments(__doc__)
+    result_fd = quiet_stdout()  # only the JSON line goes to stdout
+    asyncio.run(main(args, result_fd))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from memory import peak_rss_mib
+from harness import arguments, quiet_stdout, report  # beside this script
 
 
 def fan_out_input(n: int) -> dict[str, Any]:
@@ -51,7 +50,7 @@ async def timed_runs(
     return samples, counts
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
+async def main(args: argparse.Namespace, result_fd: int) -> None:
     os.environ["MAS_MAX_WORKERS"] = str(max(args.n, 16))
     import mas
     from benchmarks.cases import scripted
@@ -86,23 +85,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             )
     if bad := [c for c in counts if c != args.n + 1]:
         sys.exit(f"mas-graphs: expected {args.n + 1} model calls per run, got {bad}")
-    return {
-        "framework": "mas-graphs",
-        "version": version("mas-graphs"),
-        "persistence": args.persist is not None,
-        "n": args.n,
-        "latency": args.latency,
-        "samples": samples,
-        "calls": counts,
-        "peak_rss_mib": peak_rss_mib(),
-    }
+    report(result_fd, "mas-graphs", version("mas-graphs"), args, samples, counts)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, required=True)
-    parser.add_argument("--latency", type=float, default=0.0)
-    parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--persist", help="persistence on; a directory for an embedded server")
-    print(json.dumps(asyncio.run(main(parser.parse_args()))))
+    args = arguments(__doc__)
+    result_fd = quiet_stdout()  # only the JSON line goes to stdout
+    asyncio.run(main(args, result_fd))
