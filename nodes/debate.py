@@ -30,6 +30,7 @@ from nodes.inputs import ask_person, input_fields, validated_input
 from nodes.structured import (
     Sampling,
     StructuredOutputError,
+    ask_agent,
     ask_structured,
     cut_at_word,
 )
@@ -145,9 +146,9 @@ async def confidence_gate(state: DebateState, runtime: Runtime[AgentContext]) ->
         return {}
     kind = state["kind"]
     try:
-        reply = await ask_structured(
-            agent_context(runtime).model_for("gate"),
-            agent="gate",
+        reply = await ask_agent(
+            runtime,
+            "gate",
             system=prompts.GATE if kind == "sides" else prompts.GATE_SOLVER,
             user=solo_message(state["question"], kind, state["stances"]),
             schema=solo_schema(kind, state["stances"]),

@@ -41,7 +41,7 @@ from nodes.saga import (
     TransientEffectError,
     is_transient,
 )
-from nodes.structured import StructuredOutputError, ask_structured
+from nodes.structured import StructuredOutputError, ask_agent
 from state.saga import COMPENSATION_NAMES, RiskAssessment, SagaInput
 
 # Taken in the transaction that creates the tables, so concurrent first runs do not race.
@@ -338,9 +338,9 @@ async def assess_risk(call: EffectCall) -> StepOutcome:
         return _decision(_outcome(recorded, EFFECT_TABLES["order_risk_checks"], True))
     order = call.state["order"]
     try:
-        reply = await ask_structured(
-            agent_context(call.runtime).model_for("risk_checker"),
-            agent="risk_checker",
+        reply = await ask_agent(
+            call.runtime,
+            "risk_checker",
             system=prompts.RISK_CHECKER,
             user=f"Order: {prompts.as_data({**order, 'total_cents': total_cents(order)})}",
             schema=RiskAssessment,

@@ -24,8 +24,10 @@ from typing import Any, Generic, TypeVar
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig
+from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
 
+from nodes.context import AgentContext, agent_context
 from nodes.limits import model_call_slot
 from state.common import INPUT_NAMES, CallUsage
 
@@ -303,3 +305,21 @@ async def ask_structured(
             continue
         return Reply(value=value, usage=usage(ok=True))
     raise StructuredOutputError(agent, raw, problem, [usage(ok=False)])
+
+
+async def ask_agent(
+    runtime: Runtime[AgentContext],
+    agent: str,
+    *,
+    system: str,
+    user: str,
+    schema: type[SchemaT],
+    check: Callable[[SchemaT], None] | None = None,
+    sampling: Sampling | None = None,
+) -> Reply[SchemaT]:
+    """`ask_structured` for one of a pattern's own agents, on the model its run's context
+    gives that agent."""
+    model = agent_context(runtime).model_for(agent)
+    return await ask_structured(
+        model, agent=agent, system=system, user=user, schema=schema, check=check, sampling=sampling
+    )

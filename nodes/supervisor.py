@@ -37,7 +37,7 @@ from nodes.errors import describe_error, failed_usage
 from nodes.inputs import ask_person, input_fields, validated_input
 from nodes.mcp import unavailable
 from nodes.scenarios import check_skill
-from nodes.structured import StructuredOutputError, ask_structured, cut_at_word
+from nodes.structured import StructuredOutputError, ask_agent, cut_at_word
 from nodes.tools import TOOLS
 from state.common import CallUsage
 from state.debate import DebateInput
@@ -205,9 +205,9 @@ async def plan_work(state: SupervisorState, runtime: Runtime[AgentContext]) -> d
         plan_batches(plan.steps, names)
 
     try:
-        reply = await ask_structured(
-            agent_context(runtime).model_for("planner"),
-            agent="planner",
+        reply = await ask_agent(
+            runtime,
+            "planner",
             system=prompts.PLANNER,
             user=prompts.planner_message(with_roles(state["workers"]), state["task"]),
             schema=plan_schema(tuple(names)),
@@ -589,9 +589,9 @@ async def replan_work(state: SupervisorState, runtime: Runtime[AgentContext]) ->
         new, reason = remaining, "every worker has reported"
     else:
         try:
-            reply = await ask_structured(
-                agent_context(runtime).model_for("planner"),
-                agent="planner",
+            reply = await ask_agent(
+                runtime,
+                "planner",
                 system=prompts.REPLANNER,
                 user=prompts.replan_message(
                     state["task"],
@@ -652,9 +652,9 @@ async def detect_conflicts(
         return {**fresh, "conflicts": []}
     schema = conflict_scan_schema(tuple(reports))
     try:
-        reply = await ask_structured(
-            agent_context(runtime).model_for("conflict_detector"),
-            agent="conflict_detector",
+        reply = await ask_agent(
+            runtime,
+            "conflict_detector",
             system=prompts.CONFLICT_DETECTOR,
             user=prompts.reports_message(state["task"], reports),
             schema=schema,
@@ -724,9 +724,9 @@ async def resolve_conflict(task: ConflictTask, runtime: Runtime[AgentContext]) -
     if (settled := settle_by_confidence(task)) is not None:
         return {"resolutions": [settled]}
     schema = arbitration_schema(tuple(task["reports"]))
-    reply = await ask_structured(
-        agent_context(runtime).model_for("arbiter"),
-        agent="arbiter",
+    reply = await ask_agent(
+        runtime,
+        "arbiter",
         system=prompts.ARBITER,
         user=prompts.reports_message(task["task"], task["reports"], conflict=task["conflict"]),
         schema=schema,
@@ -778,9 +778,9 @@ def review_or_end(state: SupervisorState) -> str:
 async def synthesize(state: SupervisorState, runtime: Runtime[AgentContext]) -> Command[Any]:
     reports = reports_of(state)
     try:
-        reply = await ask_structured(
-            agent_context(runtime).model_for("synthesizer"),
-            agent="synthesizer",
+        reply = await ask_agent(
+            runtime,
+            "synthesizer",
             system=prompts.SYNTHESIZER,
             user=prompts.reports_message(
                 state["task"], reports, resolved_conflicts=state.get("resolutions", [])
@@ -837,9 +837,9 @@ async def revise_synthesis(state: SupervisorState, runtime: Runtime[AgentContext
     synthesis = state["synthesis"]
     reviews = synthesis["reviews"]
     try:
-        reply = await ask_structured(
-            agent_context(runtime).model_for("synthesizer"),
-            agent="synthesizer",
+        reply = await ask_agent(
+            runtime,
+            "synthesizer",
             system=prompts.SYNTHESIS_REVISER,
             user=prompts.synthesis_revision_message(
                 state["task"], reports_of(state), draft_of(synthesis), reviews[-1]["problems"]

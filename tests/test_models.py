@@ -128,21 +128,26 @@ def test_grammar_safe_schema_caps_string_bounds() -> None:
     assert Synthesis.model_validate({"summary": "short", "confidence": 0.5}).summary == "short"
 
 
+# A real server and a model pulled there, when the person running the tests has one.
+REAL_OLLAMA_MODEL = (
+    os.environ.get("MAS_TEST_OLLAMA_MODEL") if os.environ.get("OLLAMA_HOST") else None
+)
+
+
 @pytest.mark.ollama
+@pytest.mark.skipif(
+    REAL_OLLAMA_MODEL is None,
+    reason="opt-in: needs a running Ollama server, which CI machines cannot install; set "
+    "OLLAMA_HOST and MAS_TEST_OLLAMA_MODEL (a model pulled there) to run it. Without one, "
+    "ChatOllama's requests and replies are still checked against a local stand-in of "
+    "Ollama's HTTP API (test_supervisor_runs_on_chat_ollama_with_schema_constrained_requests)",
+)
 def test_real_ollama_when_configured(thread_id: str) -> None:
-    """Opt-in: set OLLAMA_HOST and MAS_TEST_OLLAMA_MODEL to run against a real Ollama."""
-    model = os.environ.get("MAS_TEST_OLLAMA_MODEL")
-    if not os.environ.get("OLLAMA_HOST") or not model:
-        pytest.skip(
-            "opt-in, no Ollama server configured: set OLLAMA_HOST and MAS_TEST_OLLAMA_MODEL "
-            "(a model pulled there) to run the supervisor on it; without one, ChatOllama's "
-            "requests and replies are still tested against a local stand-in of Ollama's HTTP "
-            "API (test_supervisor_runs_on_chat_ollama_with_schema_constrained_requests)"
-        )
+    """The supervisor end to end on a real Ollama server and model."""
     result = mas.run(
         "supervisor",
         {"task": "Name two uses of a hash map.", "workers": TEAM[:2]},
         thread_id=thread_id,
-        model=f"ollama:{model}",
+        model=f"ollama:{REAL_OLLAMA_MODEL}",
     )
     assert result.status == "done" and result["synthesis"]["summary"]
