@@ -31,12 +31,11 @@ async def transitions(graph: Graph, case: Case, context: AgentContext) -> int:
 
 
 def invoker(graph: Graph, case: Case, context: AgentContext) -> Any:
-    state_input = case.state_input
-
     async def run() -> None:
         config = {"configurable": {"thread_id": uuid.uuid4().hex}}
         durability = "sync" if graph.checkpointer is not None else None  # as the runner
-        await graph.ainvoke(state_input, config, context=context, durability=durability)  # type: ignore[arg-type]
+        # Per run: a saga's order may be fulfilled once, so each run brings a new one.
+        await graph.ainvoke(case.state_input, config, context=context, durability=durability)  # type: ignore[arg-type]
 
     return run
 

@@ -1,4 +1,5 @@
-"""Peers: the same fan-out in mas-graphs, CrewAI and Microsoft Agent Framework.
+"""Peers: the same fan-out in mas-graphs, CrewAI and Microsoft Agent Framework, and in
+LangGraph alone (the floor mas-graphs builds on).
 
 N workers each make one call to a fake chat model (in parallel, by each framework's own
 mechanism), then one synthesis call sees all N outputs: N+1 calls a run. Each side runs in
@@ -37,6 +38,7 @@ class Side:
 
 
 MAS = Side("mas", HERE / "mas_fanout.py")
+LANGGRAPH = Side("LangGraph", HERE / "langgraph_fanout.py")
 PEERS = (
     Side("CrewAI", HERE / "crewai_fanout.py", "crewai-1.15", ("crewai==1.15.*",)),
     Side("MAF", HERE / "maf_fanout.py", "maf-1.23", ("agent-framework-core==1.23.*",)),
@@ -114,9 +116,7 @@ def run_side(
 
 
 def main(sizes: list[int], latencies: list[float], repeats: int, warmup: int) -> None:
-    if not MAS.script.exists():
-        log(f"The mas side is missing: {MAS.script} does not exist yet; running the peers only.")
-    sides = [side for side in (MAS, *PEERS) if side.script.exists()]
+    sides = [MAS, LANGGRAPH, *PEERS]
     pythons = {side.label: peer_python(side) for side in sides}
     rows = []
     versions: dict[str, str] = {}
@@ -134,30 +134,31 @@ def main(sizes: list[int], latencies: list[float], repeats: int, warmup: int) ->
                     )
                     versions[side.label] = results[side.label]["version"]
                 rows.append(row(n, latency, persist, results))
-    labels = [side.label for side in (MAS, *PEERS)]
+    labels = [side.label for side in sides]
     print_table(
         f"Fan-out: N parallel model calls + 1 synthesis call, median ms of {repeats} runs "
         f"({', '.join(f'{k} {v}' for k, v in versions.items())}); {machine()}; {uptime()}",
         ["N, latency, persistence"]
         + [f"{label} ms" for label in labels]
+        + ["mas / LangGraph"]
         + [f"{side.label} / mas" for side in PEERS]
         + [f"{label} / 2×latency" for label in labels]
         + [f"{label} MiB" for label in labels],
         rows,
     )
-    if not MAS.script.exists():
-        log(f"mas columns empty: {MAS.script.name} is missing.")
 
 
 def row(n: int, latency: float, persist: bool, results: dict[str, dict[str, Any]]) -> list[str]:
-    """Medians, ratios to mas (> 1: mas is faster), wall over the ideal 2 × latency (the
-    workers in parallel, then the synthesis), and each process's peak RSS."""
+    """Medians; what mas costs over LangGraph alone; the peers' ratios to mas (> 1: mas is
+    faster); wall over the ideal 2 × latency (the workers in parallel, then the
+    synthesis); and each process's peak RSS."""
     medians = {label: statistics.median(r["samples"]) for label, r in results.items()}
-    labels = [side.label for side in (MAS, *PEERS)]
-    mas = medians.get("mas")
+    labels = [side.label for side in (MAS, LANGGRAPH, *PEERS)]
+    mas, langgraph = medians.get("mas"), medians.get("LangGraph")
     return (
         [f"{n}, {latency * 1e3:.0f} ms, {'on' if persist else 'off'}"]
         + [f"{medians[label] * 1e3:.1f}" if label in medians else "—" for label in labels]
+        + [f"{mas / langgraph:.2f}" if mas and langgraph else "—"]
         + [f"{medians[side.label] / mas:.2f}" if mas else "—" for side in PEERS]
         + [
             f"{medians[label] / (2 * latency):.2f}" if latency and label in medians else "—"

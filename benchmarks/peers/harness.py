@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import resource
+import sys
 from typing import Any
 
 
@@ -49,6 +50,10 @@ def report(
     samples: list[float],
     calls: list[int],
 ) -> None:
+    """The side's JSON line; a side whose runs did not each make N+1 model calls measured
+    something else, so it exits instead."""
+    if bad := [count for count in calls if count != args.n + 1]:
+        sys.exit(f"{framework}: expected {args.n + 1} model calls per run, got {bad}")
     record: dict[str, Any] = {
         "framework": framework,
         "version": version,
