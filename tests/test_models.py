@@ -137,10 +137,9 @@ REAL_OLLAMA_MODEL = (
 @pytest.mark.ollama
 @pytest.mark.skipif(
     REAL_OLLAMA_MODEL is None,
-    reason="opt-in: needs a running Ollama server, which CI machines cannot install; set "
-    "OLLAMA_HOST and MAS_TEST_OLLAMA_MODEL (a model pulled there) to run it. Without one, "
-    "ChatOllama's requests and replies are still checked against a local stand-in of "
-    "Ollama's HTTP API (test_supervisor_runs_on_chat_ollama_with_schema_constrained_requests)",
+    reason="needs your Ollama server: set OLLAMA_HOST and MAS_TEST_OLLAMA_MODEL (a model "
+    "pulled there). Without one, ChatOllama is still tested against Ollama's HTTP API by "
+    "test_supervisor_runs_on_chat_ollama_with_schema_constrained_requests",
 )
 def test_real_ollama_when_configured(thread_id: str) -> None:
     """The supervisor end to end on a real Ollama server and model."""
