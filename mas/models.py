@@ -97,9 +97,11 @@ def make_model(spec: str | None = None, *, settings: Settings | None = None) -> 
         path = Path(rest).expanduser() if rest else default_gguf_path()
         if not path.is_file():
             raise ModelSpecError(f"model spec '{spec}': no GGUF file at {path}")
-        return ChatLlamaCpp(
+        model = ChatLlamaCpp(
             model_path=str(path), n_ctx=settings.context_tokens, max_tokens=settings.max_tokens
         )
+        model.start()  # like Ollama's check: a model that cannot run fails before the run
+        return model
     if provider == "factory":
         return _from_factory(spec, rest)
     raise ModelSpecError(

@@ -6,6 +6,7 @@ scripts print their tables, and timings belong there."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,14 @@ def test_a_peers_side_makes_n_plus_one_calls_a_run(
     assert record["persistence"] is persist
     assert record["calls"] == [5, 5, 5]  # warmup and repeats: 4 workers + 1 synthesis each
     assert len(record["samples"]) == 2 and all(s > 0 for s in record["samples"])
+
+
+def test_the_embedded_benchmark_measures_before_and_after_the_fix() -> None:
+    """On an Intel CPU with AMX the "before" row dies by SIGILL, and says so; the rows of
+    the path the product takes run everywhere."""
+    table = run_python("-m", "benchmarks.embedded", "--repeats", "1", "--tokens", "8").stdout
+    rows = [line for line in table.splitlines() if "before:" in line or "after:" in line]
+    assert len(rows) == 3, table
+    for row in rows[1:]:
+        assert "crashed" not in row and "failed" not in row, row
+        assert re.search(r"\d+ \(\d+ tokens\)", row), row
