@@ -38,7 +38,7 @@ from mas.serve import (
     server_environment,
     server_python,
 )
-from mas.settings import get_settings
+from mas.settings import HTTP_URL, get_settings
 from mas.tools import configured_servers, load_tools, registered_tools
 from mas.views import progress_view, render_result
 
@@ -245,6 +245,10 @@ def main(
     ] = None,
 ) -> None:
     """Multi-agent workflow patterns as durable LangGraph graphs."""
+    with clear_errors():
+        get_settings()  # a bad variable is one line naming it, whatever the command
+    if server and not HTTP_URL.match(server):
+        fail(f"--server (MAS_SERVER_URL) {server!r}: expected an http:// or https:// URL")
     ctx.obj = remote.Server(server.rstrip("/"), api_key) if server else None
 
 

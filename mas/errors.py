@@ -63,3 +63,8 @@ class ModelUnavailableError(MasError):
 
 class RunFailedError(MasError):
     """A run stopped on an error; its checkpoints are kept so it can be resumed."""
+
+
+class SettingsError(MasError, ValueError):
+    """An environment variable holds a value mas cannot use; the message names it and the
+    form it takes."""

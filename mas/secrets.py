@@ -8,6 +8,7 @@ database password) and any password written in a connection string.
 from __future__ import annotations
 
 from checkpoints.savers import dsn_passwords, redact_dsn
+from mas.errors import SettingsError
 from mas.settings import Settings, get_settings
 
 MIN_SECRET_CHARS = 4  # shorter "secrets" would blank out ordinary words
@@ -26,6 +27,11 @@ def configured_secrets(settings: Settings) -> list[str]:
 def redact(text: str, secrets: list[str] | None = None) -> str:
     """`text` with every configured secret, and any password in a connection string,
     replaced by `***`."""
-    for secret in configured_secrets(get_settings()) if secrets is None else secrets:
+    if secrets is None:
+        try:
+            secrets = configured_secrets(get_settings())
+        except SettingsError:  # its message names a variable, never quotes its value
+            secrets = []
+    for secret in secrets:
         text = text.replace(secret, "***")
     return redact_dsn(text)
