@@ -151,7 +151,7 @@ def server_python(settings: Settings, say: Callable[[str], None]) -> Path:
             f"create a Python >= 3.12 environment with `pip install 'mas-graphs[server]'` and "
             f"set MAS_SERVER_PYTHON to its python (found {base})"
         )
-    say(f"creating the server environment in {venv} with {base} (once; it compiles llama.cpp)")
+    say(f"creating the server environment in {venv} with {base} (once)")
     subprocess.run([str(base), "-m", "venv", str(venv)], check=True)
     subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[server]"], check=True

@@ -83,6 +83,7 @@ async def served_graph(pattern: str) -> CompiledStateGraph[Any, Any, Any, Any]:
             db=database,
             choose=choose,
             max_workers=get_settings().max_workers,
+            sealed=True,  # the operator's: a client's context cannot change it
         )
         _graphs[pattern] = get_pattern(pattern).build(None, {}, defaults=defaults)
     return _graphs[pattern]

@@ -45,6 +45,27 @@ class AgentContext:
     db: Any = None
     # the operator's cap on a supervisor's workers (MAS_MAX_WORKERS); None: the default
     max_workers: int | None = None
+    # Made by a server's graph factory: the operator's, so a caller (an HTTP client) may
+    # set none of these fields; see `under`.
+    sealed: bool = False
+
+    def fields_set(self) -> list[str]:
+        """The fields this context sets, against an empty one."""
+        empty = AgentContext()
+        return [
+            name for name in AGENT_CONTEXT_FIELDS if getattr(self, name) != getattr(empty, name)
+        ]
+
+    def under(self, defaults: AgentContext | None) -> AgentContext:
+        """The context a node runs with: this (the caller's) completed by `defaults`, or,
+        when `defaults` is sealed, `defaults` itself, refusing any field the caller set."""
+        if defaults is None or not defaults.sealed:
+            return self.merged(defaults)
+        if self == defaults:  # a graph nested in a served one gets the sealed context
+            return defaults
+        if fields := self.fields_set():
+            raise ClientContextError(sorted(fields))
+        return defaults
 
     def merged(self, defaults: AgentContext | None) -> AgentContext:
         """This context, with `defaults` filling every field it lacks."""
@@ -98,6 +119,15 @@ class MissingModelError(RuntimeError):
         )
 
 
+class ClientContextError(PermissionError):
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(
+            f"context field{'s' if len(fields) > 1 else ''} {', '.join(fields)} "
+            f"{'are' if len(fields) > 1 else 'is'} not the client's to set: the server's "
+            "operator sets models, the database and limits (MAS_MAX_WORKERS, ...)"
+        )
+
+
 class MissingDatabaseError(RuntimeError):
     def __init__(self) -> None:
         super().__init__(
@@ -145,7 +175,7 @@ def with_default_context(node: Node[StateT], default: AgentContext | None) -> Ca
 
     @functools.wraps(node)
     async def bound(state: StateT, runtime: Runtime[AgentContext]) -> Any:
-        runtime = runtime.override(context=agent_context(runtime).merged(default))
+        runtime = runtime.override(context=agent_context(runtime).under(default))
         with entered(_limiter(state, runtime)):
             return await node(state, runtime)
 

@@ -13,7 +13,7 @@ from langgraph.types import Command
 
 from checkpoints.savers import open_async_saver
 from mas.patterns import get_pattern, known_patterns
-from nodes.context import AgentContext
+from nodes.context import AgentContext, ClientContextError
 from nodes.inputs import InvalidInputError
 from tests.factories import decode
 from tests.scripted import ScriptedChatModel
@@ -136,3 +136,19 @@ async def test_an_invalid_answer_asks_again_and_a_valid_one_completes() -> None:
     values = (await graph.aget_state(run)).values
     assert values["synthesis"]["summary"] == "Use PostgreSQL with SKIP LOCKED."
     assert model.calls.count("planner") == 1, "re-asking runs nothing else again"
+
+
+@pytest.mark.parametrize("pattern", known_patterns())
+async def test_a_served_graph_keeps_the_operators_context(pattern: str, pg_dsn: str) -> None:
+    """A server's graph factory seals its context: a client (langgraph dev, Studio, any
+    server) cannot lift a limit or swap a model through the context it sends, whatever
+    the server's own rules; an empty context runs on the operator's."""
+    model = scripted()
+    async with open_async_saver(pg_dsn) as saver:
+        sealed = AgentContext(model=model, db=saver.conn, max_workers=16, sealed=True)
+        graph = get_pattern(pattern).build(InMemorySaver(), {"backoff_s": 0.0}, defaults=sealed)
+        for client in ({"max_workers": 1000}, {"model": None, "models": {"planner": "x"}}):
+            with pytest.raises(ClientContextError, match="not the client's to set"):
+                await graph.ainvoke(inputs(pattern), config(), context=client)
+        values = await graph.ainvoke(inputs(pattern), config(), context={})
+    assert values and (model.calls or pattern == "scenarios")

@@ -7,6 +7,7 @@ environment they need, are started here from nothing."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -167,3 +168,171 @@ def test_the_server_refuses_to_listen_beyond_loopback_without_keys(tmp_path: Pat
         "error: refusing to serve on 0.0.0.0 without API keys: set MAS_API_KEYS "
         '(e.g. \'{"alice": "<a long random key>"}\'), or serve on 127.0.0.1'
     ]
+
+
+# --- the trust boundary: a client's request is data inside the operator's limits ----------
+
+TWENTY_WORKERS = {
+    "task": "Queue or not?",
+    "workers": [{"name": f"w{i}", "role": f"Look at part {i}."} for i in range(20)],
+}
+# Each probe sets one thing that is the operator's; the refusal names it.
+OPERATOR_FIELDS: list[tuple[dict[str, Any], str]] = [
+    ({"context": {"max_workers": 1000}}, "context.max_workers is not the client's to set"),
+    ({"context": {"models": {"planner": "llamacpp"}}}, "context.models is not the client's"),
+    ({"context": {"picked": {"llamacpp": "x"}}}, "context.picked is not the client's"),
+    ({"context": {"choose": "mas.models:make_model"}}, "context.choose is not the client's"),
+    ({"context": {"db": "postgresql://attacker"}}, "context.db is not the client's"),
+    ({"context": {"model": "llamacpp"}}, "context.model is not the client's"),
+    ({"context": {"sealed": False}}, "context.sealed is not the client's"),
+    (
+        {"config": {"configurable": {"max_workers": 1000}}},
+        "config.configurable.max_workers is not the client's to set",
+    ),
+    ({"config": {"configurable": {"thread_id": "x"}}}, "config.configurable.thread_id is not"),
+    ({"config": {"recursion_limit": 10**6}}, "config.recursion_limit is not the client's"),
+    ({"config": {"max_concurrency": 10**4}}, "config.max_concurrency is not the client's"),
+    ({"interrupt_before": ["synthesize"]}, "interrupt_before is not the client's to set"),
+    ({"durability": "exit"}, "durability 'exit' is not the client's to set"),
+]
+
+
+async def refusal(call: Any) -> httpx.Response:
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await call
+    return refused.value.response
+
+
+@pytest.mark.parametrize(("probe", "named"), OPERATOR_FIELDS, ids=lambda p: str(p)[:40])
+async def test_a_client_cannot_set_what_the_operator_sets(
+    server: Process, probe: dict[str, Any], named: str
+) -> None:
+    alice = client_of(server, "alice")
+    thread = (await alice.threads.create())["thread_id"]
+    response = await refusal(alice.runs.create(thread, "supervisor", input=TWENTY_WORKERS, **probe))
+    assert response.status_code == 403 and named in response.text, response.text
+    # Stateless runs and streamed runs go through the same rule.
+    response = await refusal(alice.runs.wait(None, "supervisor", input=TWENTY_WORKERS, **probe))
+    assert response.status_code == 403 and named in response.text, response.text
+    assert await alice.runs.list(thread) == [], "nothing ran"
+
+
+async def test_the_operators_worker_limit_holds_over_http(server: Process) -> None:
+    alice = client_of(server, "alice")
+    thread = (await alice.threads.create())["thread_id"]
+    values = await alice.runs.wait(thread, "supervisor", input=TWENTY_WORKERS, raise_error=False)
+    assert "at most 16 workers per supervisor" in json.dumps(values), values
+
+
+async def test_a_resume_may_answer_but_not_steer_or_write_state(server: Process) -> None:
+    alice = client_of(server, "alice")
+    thread = (await alice.threads.create())["thread_id"]
+    data = {"question": "Kafka?", "rounds": 1, "strategy": "human"}
+    await alice.runs.wait(thread, "debate", input=data)
+    for command, named in (
+        ({"goto": "judge_verdict"}, "command.goto is not the client's to set"),
+        ({"update": {"rounds": 6}}, "command.update is not the client's to set"),
+    ):
+        response = await refusal(alice.runs.wait(thread, "debate", command=command))
+        assert response.status_code == 403 and named in response.text, response.text
+    response = await refusal(alice.threads.update_state(thread, {"rounds": 6}))
+    assert response.status_code == 403 and "values is not the client's to set" in response.text
+    async with httpx.AsyncClient() as http:
+        seeded = await http.post(
+            f"{server.url}/threads",
+            json={"initial_state": {"rounds": 6}},
+            headers={"Authorization": f"Bearer {KEYS['alice']}"},
+        )
+    assert seeded.status_code == 403 and "initial_state" in seeded.text
+    assert (await pending(alice, thread))[0]["kind"] == "debate_decision", "untouched"
+    done = await alice.runs.wait(thread, "debate", command={"resume": {"winner": "negative"}})
+    assert done["verdict"]["winner"] == "negative"
+
+
+async def test_the_store_and_crons_are_not_served(server: Process) -> None:
+    alice = client_of(server, "alice")
+    for call in (
+        alice.store.put_item(["notes"], "k", {"v": 1}),
+        alice.store.get_item(["notes"], "k"),
+        alice.store.search_items(["notes"]),
+        alice.store.list_namespaces(),
+        alice.store.delete_item(["notes"], "k"),
+        alice.crons.create("debate", schedule="* * * * *", input={"question": "q?"}),
+        alice.crons.search(),
+    ):
+        response = await refusal(call)
+        assert response.status_code == 403 and "is not served" in response.text, response.text
+
+
+async def test_another_users_runs_are_out_of_reach(server: Process) -> None:
+    alice, bob = client_of(server, "alice"), client_of(server, "bob")
+    thread = (await alice.threads.create())["thread_id"]
+    run = await alice.runs.create(thread, "debate", input={"question": "Kafka?", "rounds": 1})
+    await alice.runs.join(thread, run["run_id"])
+    assert await bob.runs.list(thread) == [], "listed to another user"
+    attempts = {
+        "get": lambda: bob.runs.get(thread, run["run_id"]),
+        "join": lambda: bob.runs.join(thread, run["run_id"]),
+        "cancel": lambda: bob.runs.cancel(thread, run["run_id"]),
+        "delete": lambda: bob.runs.delete(thread, run["run_id"]),
+        "history": lambda: bob.threads.get_history(thread),
+        "update": lambda: bob.threads.update(thread, metadata={"owner": "bob"}),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            await attempt()
+        assert refused.value.response.status_code in (403, 404), name
+    assert (await alice.threads.get(thread))["metadata"]["owner"] == "alice"
+    assert (await alice.runs.get(thread, run["run_id"]))["status"] == "success"
+
+
+def test_every_route_the_server_has_meets_a_rule(server_python: Path) -> None:
+    """Aegra maps each protocol route to an auth event; mas/auth.py has a rule for every
+    event (the default one refuses). A route outside Aegra's map, other than the few
+    that serve no data, would reach no rule: this fails when a new Aegra has one."""
+    listing = subprocess.run(
+        [str(server_python), "-c", ROUTES_SCRIPT],
+        capture_output=True, text=True, timeout=120, env=subprocess_env(),
+    )  # fmt: skip
+    assert listing.returncode == 0, listing.stderr[-3000:]
+    routes = json.loads(listing.stdout.strip().splitlines()[-1])
+    unmapped = [r for r in routes if r["event"] is None and r["path"] not in PUBLIC_ROUTES]
+    assert unmapped == [], f"routes that reach no auth rule: {unmapped}"
+    events = {tuple(r["event"]) for r in routes if r["event"]}
+    assert ("store", "put") in events and ("threads", "create_run") in events
+    rules = {tuple(r["event"]): r["rule"] for r in routes if r["event"]}
+    assert all(rules.values()), f"events without a rule: {rules}"
+    assert rules[("store", "put")] == rules[("crons", "create")] == "not_served"
+    assert rules[("threads", "update")] == "update_own_thread"
+
+
+# Routes that hold no thread, run or graph data: health checks and the API's own docs.
+PUBLIC_ROUTES = {"/health", "/ok", "/info", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+                 "/redoc", "/ready", "/live"}  # fmt: skip
+ROUTES_SCRIPT = """
+import json, os
+os.environ.setdefault("AEGRA_CONFIG", "/nonexistent")
+from fastapi.routing import APIRoute
+from aegra_api.main import app
+from aegra_api.core.auth_registry import lookup_route_auth
+from aegra_api.core.auth_handlers import _get_handler
+from mas.auth import auth
+
+def walk(routes):
+    for route in routes:
+        nested = getattr(route, "original_router", None) or getattr(route, "routes", None)
+        if isinstance(route, APIRoute) or not nested:
+            yield route
+        else:
+            yield from walk(nested.routes if hasattr(nested, "routes") else nested)
+
+found = []
+for route in walk(app.routes):
+    for method in sorted(getattr(route, "methods", None) or ["GET"]):
+        if method == "HEAD":
+            continue
+        event = lookup_route_auth(method, route.path)
+        rule = _get_handler(auth, *event).__name__ if event else None
+        found.append({"method": method, "path": route.path, "event": event, "rule": rule})
+print(json.dumps(found))
+"""
