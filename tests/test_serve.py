@@ -306,9 +306,10 @@ def test_every_route_the_server_has_meets_a_rule(server_python: Path) -> None:
     assert rules[("threads", "update")] == "update_own_thread"
 
 
-# Routes that hold no thread, run or graph data: health checks and the API's own docs.
-PUBLIC_ROUTES = {"/health", "/ok", "/info", "/openapi.json", "/docs", "/docs/oauth2-redirect",
-                 "/redoc", "/ready", "/live"}  # fmt: skip
+# Routes that hold no thread, run or graph data: the server's name and version, health
+# checks and the API's own docs.
+PUBLIC_ROUTES = {"/", "/health", "/info", "/openapi.json", "/docs",
+                 "/docs/oauth2-redirect", "/redoc", "/ready", "/live"}  # fmt: skip
 ROUTES_SCRIPT = """
 import json, os
 os.environ.setdefault("AEGRA_CONFIG", "/nonexistent")
