@@ -94,19 +94,13 @@ async def create_thread(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.F
     return _stamp_owner(ctx, value)
 
 
-@auth.on.threads.read
-async def read_own_thread(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType:
+async def own_threads(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType:
+    """Reading, searching and deleting see the caller's own threads (and their runs)."""
     return _stamp_owner(ctx, value)
 
 
-@auth.on.threads.search
-async def search_own_threads(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType:
-    return _stamp_owner(ctx, value)
-
-
-@auth.on.threads.delete
-async def delete_own_thread(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType:
-    return _stamp_owner(ctx, value)
+for thread_action in (auth.on.threads.read, auth.on.threads.search, auth.on.threads.delete):
+    thread_action(own_threads)
 
 
 @auth.on.threads.update
@@ -133,14 +127,13 @@ async def create_own_run(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.
     return _stamp_owner(ctx, value)
 
 
-@auth.on.assistants.read
 async def read_graphs(ctx: Auth.types.AuthContext, value: Any) -> bool:
+    """Anyone with a key may see and run the served graphs."""
     return True
 
 
-@auth.on.assistants.search
-async def search_graphs(ctx: Auth.types.AuthContext, value: Any) -> bool:
-    return True
+for read_action in (auth.on.assistants.read, auth.on.assistants.search):
+    read_action(read_graphs)
 
 
 async def operator_assistants(ctx: Auth.types.AuthContext, value: Any) -> bool:
