@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import mas
 from benchmarks.common import benchmark_dsn, console, machine, print_table, uptime
-from state.debate import normalize_answer
+from mas_graphs.state.debate import normalize_answer
 
 METHODS = ("single_agent", "self_consistency", "debate")
 

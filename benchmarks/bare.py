@@ -16,12 +16,12 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer, Command, Send
 
-from nodes import prompts
-from nodes.context import AgentContext
-from nodes.debate import round_message
-from nodes.orders import order_saga
-from nodes.saga import EffectCall, _thread_id
-from nodes.skills import resolve_skill
+from mas_graphs.nodes import prompts
+from mas_graphs.nodes.context import AgentContext
+from mas_graphs.nodes.debate import round_message
+from mas_graphs.nodes.orders import order_saga
+from mas_graphs.nodes.saga import EffectCall, _thread_id
+from mas_graphs.nodes.skills import resolve_skill
 
 
 class BareState(TypedDict, total=False):

@@ -14,8 +14,8 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
 from benchmarks.bare import bare_debate, bare_saga, bare_scenarios, bare_supervisor
-from graphs import debate, saga, scenarios, supervisor
 from mas.patterns import get_pattern
+from mas_graphs.graphs import debate, saga, scenarios, supervisor
 from tests.factories import decode
 from tests.scripted import ScriptedChatModel
 from tests.scripts_debate import QUESTION, STANCES, debate_agent, debate_script

@@ -18,10 +18,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from benchmarks.cases import Case, Graph, cases, scripted
 from benchmarks.common import benchmark_dsn, machine, median_seconds, print_table, uptime
-from checkpoints.savers import open_async_saver
-from graphs import debate, scenarios
 from mas.patterns import get_pattern
-from nodes.context import AgentContext
+from mas_graphs.checkpoints.savers import open_async_saver
+from mas_graphs.graphs import debate, scenarios
+from mas_graphs.nodes.context import AgentContext
 from tests.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
 from tests.scripts_scenarios import SLEEP_SKILL, long_scenario
 

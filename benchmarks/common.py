@@ -36,7 +36,7 @@ def benchmark_dsn() -> str:
     """DATABASE_URL if set, else a throwaway embedded server (deleted at exit)."""
     if url := os.environ.get("DATABASE_URL"):
         return url
-    from checkpoints.embedded import embedded_dsn
+    from mas_graphs.checkpoints.embedded import embedded_dsn
 
     dsn = embedded_dsn(Path(tempfile.mkdtemp(prefix="mas-bench-")), cleanup_mode="delete")
     os.environ["DATABASE_URL"] = dsn

@@ -15,8 +15,8 @@ from typing import Any
 import mas
 from benchmarks.cases import Case, Graph, cases
 from benchmarks.common import benchmark_dsn, machine, median_seconds, print_table, uptime
-from checkpoints.savers import open_async_saver
-from nodes.context import AgentContext
+from mas_graphs.checkpoints.savers import open_async_saver
+from mas_graphs.nodes.context import AgentContext
 
 
 async def transitions(graph: Graph, case: Case, context: AgentContext) -> int:

@@ -19,8 +19,8 @@ from typing import Any
 import mas
 from benchmarks.cases import scenarios_input, scripted
 from benchmarks.common import benchmark_dsn, machine, print_table, uptime
-from graphs import scenarios, supervisor
 from mas.patterns import get_pattern
+from mas_graphs.graphs import scenarios, supervisor
 from tests.scripts_supervisor import plan, report, supervisor_script
 
 

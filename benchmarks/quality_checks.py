@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from state import debate as debate_state
-from state import saga as saga_state
-from state import supervisor as supervisor_state
+from mas_graphs.state import debate as debate_state
+from mas_graphs.state import saga as saga_state
+from mas_graphs.state import supervisor as supervisor_state
 
 PLACEHOLDER = re.compile(r"<[^<>\n]{1,80}>")
 WORD = re.compile(r"[a-z][a-z'-]{3,}")

@@ -22,9 +22,9 @@ import psycopg
 
 import mas  # noqa: F401  (imported first: checkpoints.savers and mas import each other)
 from benchmarks.common import benchmark_dsn, machine, print_table, uptime
-from checkpoints.savers import open_async_saver
-from graphs import scenarios
 from mas.patterns import get_pattern
+from mas_graphs.checkpoints.savers import open_async_saver
+from mas_graphs.graphs import scenarios
 from tests.scripts_scenarios import SLEEP_SKILL
 
 

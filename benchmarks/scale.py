@@ -28,11 +28,11 @@ from benchmarks.cases import scripted
 from benchmarks.common import benchmark_dsn, machine, print_table, uptime
 from benchmarks.parallel import fan_out_script, team
 from benchmarks.peers.harness import peak_rss_mib
-from checkpoints.savers import open_async_saver
-from graphs import supervisor
 from mas.settings import get_settings
-from nodes.context import AgentContext
-from state.supervisor import MAX_PARALLEL
+from mas_graphs.checkpoints.savers import open_async_saver
+from mas_graphs.graphs import supervisor
+from mas_graphs.nodes.context import AgentContext
+from mas_graphs.state.supervisor import MAX_PARALLEL
 from tests.scripts_supervisor import TEAM, supervisor_script
 
 ROWS = """

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from psycopg import AsyncConnection, Connection
 from psycopg.types.json import Jsonb
 
-from checkpoints.schema import thread_lock_key
+from mas_graphs.checkpoints.schema import thread_lock_key
 
 ThreadStatus = Literal["running", "interrupted", "failed", "done"]
 CRASHED_NOTE = "the process running it exited mid-run; `mas resume` continues it"

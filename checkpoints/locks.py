@@ -23,8 +23,8 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-from checkpoints.errors import LockLostError, ThreadLocked
-from checkpoints.schema import thread_lock_key
+from mas_graphs.checkpoints.errors import LockLostError, ThreadLocked
+from mas_graphs.checkpoints.schema import thread_lock_key
 
 # TCP keepalives find a silently dead peer (a NAT, a failover) even between queries.
 KEEPALIVES: dict[str, Any] = {

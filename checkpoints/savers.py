@@ -31,10 +31,10 @@ from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from checkpoints.embedded import embedded_dsn
-from checkpoints.errors import DatabaseUnavailable, LockLostError
-from checkpoints.locks import LockHolder
-from checkpoints.schema import LOCK_LOST_SQLSTATE, SETUP_LOCK_KEY, ensure_mas_tables
+from mas_graphs.checkpoints.embedded import embedded_dsn
+from mas_graphs.checkpoints.errors import DatabaseUnavailable, LockLostError
+from mas_graphs.checkpoints.locks import LockHolder
+from mas_graphs.checkpoints.schema import LOCK_LOST_SQLSTATE, SETUP_LOCK_KEY, ensure_mas_tables
 
 CONNECTION_KWARGS: dict[str, Any] = {
     "autocommit": True,

@@ -15,15 +15,17 @@ from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
-from state.common import ModelPick
-from state.supervisor import TEAM_INPUTS
+from mas_graphs.state.common import ModelPick
+from mas_graphs.state.supervisor import TEAM_INPUTS
 
 
 @cache
 def team_modules() -> dict[str, ModuleType]:
     """Every nestable pattern's module, imported together whichever a run names, so
     what gets imported never depends on a run's input."""
-    return {name: importlib.import_module(f"graphs.{name}") for name in sorted(TEAM_INPUTS)}
+    return {
+        name: importlib.import_module(f"mas_graphs.graphs.{name}") for name in sorted(TEAM_INPUTS)
+    }
 
 
 @cache

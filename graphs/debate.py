@@ -31,8 +31,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer, RetryPolicy
 
-from nodes.context import AgentContext, graph_defaults, with_default_context
-from nodes.debate import (
+from mas_graphs.nodes.context import AgentContext, graph_defaults, with_default_context
+from mas_graphs.nodes.debate import (
     after_decision,
     after_gate,
     after_judge,
@@ -51,8 +51,8 @@ from nodes.debate import (
     review_round,
     run_baseline,
 )
-from state.common import ModelPick
-from state.debate import DebateInput, DebateOptions, DebateState
+from mas_graphs.state.common import ModelPick
+from mas_graphs.state.debate import DebateInput, DebateOptions, DebateState
 
 NAME = "debate"
 

@@ -56,9 +56,9 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
-from nodes.context import AgentContext, graph_defaults, with_default_context
-from nodes.orders import order_saga
-from nodes.saga import (
+from mas_graphs.nodes.context import AgentContext, graph_defaults, with_default_context
+from mas_graphs.nodes.orders import order_saga
+from mas_graphs.nodes.saga import (
     AWAIT_APPROVAL,
     AWAIT_OPERATOR,
     FINISH,
@@ -78,7 +78,7 @@ from nodes.saga import (
     prepare_node,
     request_node,
 )
-from state.saga import SagaInput, SagaOptions, SagaState
+from mas_graphs.state.saga import SagaInput, SagaOptions, SagaState
 
 NAME = "saga"
 PREPARE = "open_saga"

@@ -41,8 +41,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer, RetryPolicy
 
-from nodes.context import AgentContext, graph_defaults, with_default_context
-from nodes.scenarios import (
+from mas_graphs.nodes.context import AgentContext, graph_defaults, with_default_context
+from mas_graphs.nodes.scenarios import (
     aggregate,
     batch_failed,
     check_skill,
@@ -53,7 +53,7 @@ from nodes.scenarios import (
     run_batch,
     start_scenarios,
 )
-from state.scenarios import PhaseTask, ScenariosInput, ScenariosOptions, ScenariosState
+from mas_graphs.state.scenarios import PhaseTask, ScenariosInput, ScenariosOptions, ScenariosState
 
 NAME = "scenarios"
 

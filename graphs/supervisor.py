@@ -34,9 +34,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer, RetryPolicy
 
-from graphs._teams import team_graph, team_model_picks
-from nodes.context import AgentContext, graph_defaults, with_default_context
-from nodes.supervisor import (
+from mas_graphs.graphs._teams import team_graph, team_model_picks
+from mas_graphs.nodes.context import AgentContext, graph_defaults, with_default_context
+from mas_graphs.nodes.supervisor import (
     after_opening,
     after_planning,
     after_review,
@@ -63,9 +63,9 @@ from nodes.supervisor import (
     synthesize,
     worker_failed,
 )
-from nodes.teams import team_runner
-from state.common import ModelPick
-from state.supervisor import SupervisorInput, SupervisorOptions, SupervisorState
+from mas_graphs.nodes.teams import team_runner
+from mas_graphs.state.common import ModelPick
+from mas_graphs.state.supervisor import SupervisorInput, SupervisorOptions, SupervisorState
 
 NAME = "supervisor"
 

@@ -22,10 +22,6 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from checkpoints.admin import delete_thread, get_thread, list_threads, prune_thread
-from checkpoints.errors import CheckpointError
-from checkpoints.locks import thread_lock
-from checkpoints.savers import connection, open_saver, resolve_dsn
 from mas import remote, runner
 from mas.errors import InputError, MasError, UnknownThreadError
 from mas.patterns import delta_channels, get_pattern, known_patterns
@@ -41,6 +37,10 @@ from mas.serve import (
 from mas.settings import HTTP_URL, get_settings
 from mas.tools import configured_servers, load_tools, registered_tools
 from mas.views import progress_view, render_result
+from mas_graphs.checkpoints.admin import delete_thread, get_thread, list_threads, prune_thread
+from mas_graphs.checkpoints.errors import CheckpointError
+from mas_graphs.checkpoints.locks import thread_lock
+from mas_graphs.checkpoints.savers import connection, open_saver, resolve_dsn
 
 # A CLI speaks in one-line errors; library warnings (e.g. a pool retrying a dead
 # server) would bury them.

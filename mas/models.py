@@ -28,7 +28,7 @@ from langchain_core.language_models import BaseChatModel
 from mas.errors import ModelSpecError, ModelUnavailableError
 from mas.llamacpp import ChatLlamaCpp
 from mas.settings import Settings, get_settings
-from state.common import EMBEDDED_CHOICE, MODEL_NAME, check_model_choice
+from mas_graphs.state.common import EMBEDDED_CHOICE, MODEL_NAME, check_model_choice
 
 OLLAMA_PREFLIGHT_TIMEOUT_S = 5.0
 

@@ -24,18 +24,18 @@ from pydantic import BaseModel, ValidationError
 
 from mas.errors import InputError, ResumeAnswerError, UnknownPatternError
 from mas.settings import get_settings
-from nodes.context import AgentContext
-from nodes.inputs import InvalidInputError, validated_input
-from state.common import ModelPick, validation_problems
+from mas_graphs.nodes.context import AgentContext
+from mas_graphs.nodes.inputs import InvalidInputError, validated_input
+from mas_graphs.state.common import ModelPick, validation_problems
 
 
 @cache
 def pattern_modules() -> dict[str, str]:
     """Pattern name -> module, for every graphs/<name>.py."""
-    import graphs
+    from mas_graphs import graphs
 
     return {
-        info.name: f"graphs.{info.name}"
+        info.name: f"mas_graphs.graphs.{info.name}"
         for info in pkgutil.iter_modules(graphs.__path__)
         if not info.name.startswith("_")
     }

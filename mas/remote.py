@@ -15,9 +15,9 @@ from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import LangGraphError, NotFoundError
 
-from checkpoints.admin import ThreadRecord, ThreadStatus
 from mas.errors import MasError, UnknownThreadError
 from mas.runner import RunEvent, RunResult
+from mas_graphs.checkpoints.admin import ThreadRecord, ThreadStatus
 
 # The server's thread status, in the words `mas threads` uses.
 STATUSES: dict[str, ThreadStatus] = {

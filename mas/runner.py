@@ -26,10 +26,6 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from checkpoints.admin import aclaim_thread, aget_thread, arecord_run_end, arecord_run_start
-from checkpoints.errors import LockLostError
-from checkpoints.locks import ThreadLocks
-from checkpoints.savers import aconnection, open_async_saver, resolve_dsn
 from mas.blocking import run_to_end
 from mas.errors import (
     InputError,
@@ -47,7 +43,16 @@ from mas.secrets import redact
 from mas.settings import Settings, get_settings
 from mas.tools import aload_tools, load_tools
 from mas.tracing import run_trace
-from nodes.context import AgentContext
+from mas_graphs.checkpoints.admin import (
+    aclaim_thread,
+    aget_thread,
+    arecord_run_end,
+    arecord_run_start,
+)
+from mas_graphs.checkpoints.errors import LockLostError
+from mas_graphs.checkpoints.locks import ThreadLocks
+from mas_graphs.checkpoints.savers import aconnection, open_async_saver, resolve_dsn
+from mas_graphs.nodes.context import AgentContext
 
 T = TypeVar("T")
 EventKind = Literal["node_start", "node_end", "node_error", "progress"]

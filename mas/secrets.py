@@ -7,9 +7,9 @@ database password) and any password written in a connection string.
 
 from __future__ import annotations
 
-from checkpoints.savers import dsn_passwords, redact_dsn
 from mas.errors import SettingsError
 from mas.settings import Settings, get_settings
+from mas_graphs.checkpoints.savers import dsn_passwords, redact_dsn
 
 MIN_SECRET_CHARS = 4  # shorter "secrets" would blank out ordinary words
 

@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as UnparsableSetting
 
 from mas.errors import SettingsError
-from state.common import MODEL_NAME
+from mas_graphs.state.common import MODEL_NAME
 
 MIN_API_KEY_CHARS = 16
 HTTP_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")

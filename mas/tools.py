@@ -17,9 +17,9 @@ from pydantic import ValidationError
 from mas.blocking import run_to_end
 from mas.errors import ToolConfigError
 from mas.settings import Settings, get_settings
-from nodes.mcp import McpServers, McpTool, load_mcp_tools
-from nodes.tools import TOOLS
-from state.common import validation_problems
+from mas_graphs.nodes.mcp import McpServers, McpTool, load_mcp_tools
+from mas_graphs.nodes.tools import TOOLS
+from mas_graphs.state.common import validation_problems
 
 _lock = threading.Lock()
 _status: dict[str, str] = {}  # server -> "up: N tools" | "down: why"

@@ -39,11 +39,11 @@ from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ValidationError, create_model
 from typing_extensions import TypedDict
 
-from nodes import prompts
-from nodes.errors import describe_error
-from nodes.limits import model_call_slot
-from nodes.registry import Registry
-from nodes.structured import (
+from mas_graphs.nodes import prompts
+from mas_graphs.nodes.errors import describe_error
+from mas_graphs.nodes.limits import model_call_slot
+from mas_graphs.nodes.registry import Registry
+from mas_graphs.nodes.structured import (
     Sampling,
     SchemaT,
     StructuredOutputError,
@@ -51,9 +51,9 @@ from nodes.structured import (
     cut_at_word,
     fit_to,
 )
-from nodes.tools import TOOLS
-from state.common import CallUsage, validation_problems
-from state.supervisor import Critique, ToolCall, ToolStep, WorkerReport
+from mas_graphs.nodes.tools import TOOLS
+from mas_graphs.state.common import CallUsage, validation_problems
+from mas_graphs.state.supervisor import Critique, ToolCall, ToolStep, WorkerReport
 
 # Stated in a report made from an agent's plain-text answer, which gives no confidence.
 TEXT_ANSWER_CONFIDENCE = 0.5

@@ -19,7 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 from psycopg_pool import AsyncConnectionPool
 
-from nodes.limits import CallLimiter, entered, run_limiter
+from mas_graphs.nodes.limits import CallLimiter, entered, run_limiter
 
 StateT = TypeVar("StateT")
 # A pool, or a coroutine function that opens (or returns) one on first use: a server

@@ -22,20 +22,20 @@ from langgraph.types import Command, Send
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
-from nodes import prompts
-from nodes.agents import AGENTS, agent_output, call_agent
-from nodes.context import AgentContext, agent_context
-from nodes.errors import describe_error, failed_usage
-from nodes.inputs import ask_person, input_fields, validated_input
-from nodes.structured import (
+from mas_graphs.nodes import prompts
+from mas_graphs.nodes.agents import AGENTS, agent_output, call_agent
+from mas_graphs.nodes.context import AgentContext, agent_context
+from mas_graphs.nodes.errors import describe_error, failed_usage
+from mas_graphs.nodes.inputs import ask_person, input_fields, validated_input
+from mas_graphs.nodes.structured import (
     Sampling,
     StructuredOutputError,
     ask_agent,
     ask_structured,
     cut_at_word,
 )
-from state.common import CallUsage, usage_totals
-from state.debate import (
+from mas_graphs.state.common import CallUsage, usage_totals
+from mas_graphs.state.debate import (
     INCONCLUSIVE,
     AgentFailure,
     BaselineAnswer,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from state.common import CallUsage
+from mas_graphs.state.common import CallUsage
 
 MAX_ERROR_CHARS = 1_000
 _REPR = re.compile(r"^(\w+)\((['\"])(.*)\2\)$", re.DOTALL)

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
-from nodes.structured import json_schema
-from state.common import validation_problems
+from mas_graphs.nodes.structured import json_schema
+from mas_graphs.state.common import validation_problems
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

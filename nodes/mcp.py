@@ -29,7 +29,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForToolRun
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from nodes.tools import TOOLS, register_tool
+from mas_graphs.nodes.tools import TOOLS, register_tool
 
 if TYPE_CHECKING:  # the MCP SDK takes 0.4 s to import: only runs that use MCP pay it
     from mcp import ClientSession, types

@@ -30,9 +30,9 @@ from psycopg.rows import dict_row, scalar_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from nodes import prompts
-from nodes.context import AgentContext, agent_context
-from nodes.saga import (
+from mas_graphs.nodes import prompts
+from mas_graphs.nodes.context import AgentContext, agent_context
+from mas_graphs.nodes.saga import (
     EffectCall,
     EffectFn,
     Saga,
@@ -41,8 +41,8 @@ from nodes.saga import (
     TransientEffectError,
     is_transient,
 )
-from nodes.structured import StructuredOutputError, ask_agent
-from state.saga import COMPENSATION_NAMES, RiskAssessment, SagaInput
+from mas_graphs.nodes.structured import StructuredOutputError, ask_agent
+from mas_graphs.state.saga import COMPENSATION_NAMES, RiskAssessment, SagaInput
 
 # Taken in the transaction that creates the tables, so concurrent first runs do not race.
 SCHEMA_LOCK = 727_001

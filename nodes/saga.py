@@ -21,11 +21,11 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy
 from pydantic import BaseModel
 
-from nodes.context import AgentContext, node_attempt
-from nodes.errors import describe_error, error_parts
-from nodes.inputs import ask_person, input_fields, validated_input
-from state.common import CallUsage
-from state.saga import (
+from mas_graphs.nodes.context import AgentContext, node_attempt
+from mas_graphs.nodes.errors import describe_error, error_parts
+from mas_graphs.nodes.inputs import ask_person, input_fields, validated_input
+from mas_graphs.state.common import CallUsage
+from mas_graphs.state.saga import (
     ApprovalAnswer,
     ApprovalRecord,
     CompensationRetryAnswer,

@@ -26,13 +26,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 from pydantic import ValidationError
 
-from nodes.context import AgentContext, agent_context, node_attempt
-from nodes.errors import describe_error
-from nodes.inputs import input_fields, validated_input
-from nodes.registry import UnknownNameError
-from nodes.skills import InputSpec, Item, Skill, resolve_skill
-from state.common import validation_problems
-from state.scenarios import (
+from mas_graphs.nodes.context import AgentContext, agent_context, node_attempt
+from mas_graphs.nodes.errors import describe_error
+from mas_graphs.nodes.inputs import input_fields, validated_input
+from mas_graphs.nodes.registry import UnknownNameError
+from mas_graphs.nodes.skills import InputSpec, Item, Skill, resolve_skill
+from mas_graphs.state.common import validation_problems
+from mas_graphs.state.scenarios import (
     BatchRecord,
     MilestoneRecord,
     PhaseTask,

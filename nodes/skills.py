@@ -33,10 +33,10 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
-from nodes import prompts
-from nodes.context import MissingModelError
-from nodes.registry import Registry
-from nodes.structured import StructuredOutputError, ask_structured
+from mas_graphs.nodes import prompts
+from mas_graphs.nodes.context import MissingModelError
+from mas_graphs.nodes.registry import Registry
+from mas_graphs.nodes.structured import StructuredOutputError, ask_structured
 
 Item = dict[str, Any]
 

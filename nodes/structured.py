@@ -27,9 +27,9 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
 
-from nodes.context import AgentContext, agent_context
-from nodes.limits import model_call_slot
-from state.common import INPUT_NAMES, CallUsage
+from mas_graphs.nodes.context import AgentContext, agent_context
+from mas_graphs.nodes.limits import model_call_slot
+from mas_graphs.state.common import INPUT_NAMES, CallUsage
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 

@@ -20,8 +20,8 @@ from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Overwrite, Send
 
-from nodes import prompts
-from nodes.agents import (
+from mas_graphs.nodes import prompts
+from mas_graphs.nodes.agents import (
     AGENTS,
     AgentRequest,
     critique,
@@ -31,18 +31,18 @@ from nodes.agents import (
     task_key,
     worker_sampling,
 )
-from nodes.context import AgentContext, agent_context, node_attempt
-from nodes.debate import check_debaters
-from nodes.errors import describe_error, failed_usage
-from nodes.inputs import ask_person, input_fields, validated_input
-from nodes.mcp import unavailable
-from nodes.scenarios import check_skill
-from nodes.structured import StructuredOutputError, ask_agent, cut_at_word
-from nodes.tools import TOOLS
-from state.common import CallUsage
-from state.debate import DebateInput
-from state.scenarios import ScenariosInput
-from state.supervisor import (
+from mas_graphs.nodes.context import AgentContext, agent_context, node_attempt
+from mas_graphs.nodes.debate import check_debaters
+from mas_graphs.nodes.errors import describe_error, failed_usage
+from mas_graphs.nodes.inputs import ask_person, input_fields, validated_input
+from mas_graphs.nodes.mcp import unavailable
+from mas_graphs.nodes.scenarios import check_skill
+from mas_graphs.nodes.structured import StructuredOutputError, ask_agent, cut_at_word
+from mas_graphs.nodes.tools import TOOLS
+from mas_graphs.state.common import CallUsage
+from mas_graphs.state.debate import DebateInput
+from mas_graphs.state.scenarios import ScenariosInput
+from mas_graphs.state.supervisor import (
     Conflict,
     ConflictFound,
     ConflictTask,

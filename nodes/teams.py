@@ -21,11 +21,11 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from nodes.context import AgentContext, agent_context
-from nodes.structured import cut_at_word
-from nodes.supervisor import reported
-from state.common import CallUsage
-from state.supervisor import TEAM_TASK_FIELD, Finding, WorkerReport, WorkerTask
+from mas_graphs.nodes.context import AgentContext, agent_context
+from mas_graphs.nodes.structured import cut_at_word
+from mas_graphs.nodes.supervisor import reported
+from mas_graphs.state.common import CallUsage
+from mas_graphs.state.supervisor import TEAM_TASK_FIELD, Finding, WorkerReport, WorkerTask
 
 # (pattern, its build options as sorted JSON) -> the compiled nested graph
 TeamGraphs = Callable[[str, str], CompiledStateGraph[Any, Any, Any, Any]]

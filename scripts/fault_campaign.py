@@ -202,10 +202,10 @@ def child(argv: list[str]) -> int:
 
 def finished_state(thread_id: str) -> dict[str, Any]:
     """The final state of a thread that finished just as it was killed."""
-    from checkpoints.admin import aget_thread
-    from checkpoints.savers import aconnection
     from mas.patterns import get_pattern
     from mas.runner import Runner
+    from mas_graphs.checkpoints.admin import aget_thread
+    from mas_graphs.checkpoints.savers import aconnection
 
     async def read() -> dict[str, Any]:
         async with Runner() as runner:
@@ -300,7 +300,7 @@ def task_channels(dsn: str, thread_id: str, task_id: str) -> list[str]:
 def saga_rows(dsn: str, thread_id: str) -> dict[str, list[dict[str, Any]]]:
     import psycopg
 
-    from nodes.orders import order_rows
+    from mas_graphs.nodes.orders import order_rows
     from tests.scripts_saga import snapshot
 
     async def read() -> dict[str, list[dict[str, Any]]]:

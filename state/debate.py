@@ -17,7 +17,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from state.common import (
+from mas_graphs.state.common import (
     AGENT_NAME,
     INPUT_NAMES,
     CallUsage,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from typing_extensions import TypedDict
 
-from state.common import CallUsage, merge_dicts
+from mas_graphs.state.common import CallUsage, merge_dicts
 
 # The order-fulfilment saga: each step's action node, and the node that undoes it.
 STEP_NAMES = ("risk_check", "reserve_inventory", "charge_payment", "schedule_shipping")

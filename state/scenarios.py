@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from typing_extensions import TypedDict
 
-from state.common import growing, growing_per_key, merge_dicts
+from mas_graphs.state.common import growing, growing_per_key, merge_dicts
 
 MAX_SCENARIOS = 12
 MAX_SIZE = 100_000

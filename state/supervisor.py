@@ -18,7 +18,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from state.common import (
+from mas_graphs.state.common import (
     AGENT_NAME,
     INPUT_NAMES,
     CallUsage,
@@ -27,8 +27,8 @@ from state.common import (
     merge_dicts,
     validation_problems,
 )
-from state.debate import DebateInput, DebateOptions
-from state.scenarios import ScenariosInput, ScenariosOptions
+from mas_graphs.state.debate import DebateInput, DebateOptions
+from mas_graphs.state.scenarios import ScenariosInput, ScenariosOptions
 
 WORKER_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 MAX_TASK_CHARS = 20_000

@@ -40,7 +40,7 @@ def pg_dsn() -> Iterator[str]:
     if url := os.environ.get("DATABASE_URL"):
         yield url
         return
-    from checkpoints.embedded import embedded_dsn
+    from mas_graphs.checkpoints.embedded import embedded_dsn
 
     dsn = embedded_dsn(_session_dir, cleanup_mode="delete")
     os.environ["DATABASE_URL"] = dsn

@@ -13,8 +13,8 @@ import asyncio
 import os
 from pathlib import Path
 
-from nodes.orders import Moment, effect_hooks
-from nodes.saga import EffectCall
+from mas_graphs.nodes.orders import Moment, effect_hooks
+from mas_graphs.nodes.saga import EffectCall
 
 PAUSE_S = 120.0
 

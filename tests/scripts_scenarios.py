@@ -19,7 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, ConfigDict
 
-from nodes.skills import InputSpec, Item
+from mas_graphs.nodes.skills import InputSpec, Item
 
 SLEEP_SKILL = "sleep"  # registered by the tests' plugin (tests/plugins.py)
 # (scenario, started, ended) of every batch run in this process, for overlap checks.

@@ -11,10 +11,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 import mas
-from checkpoints.admin import prune_thread
-from graphs import debate, scenarios
 from mas.patterns import delta_channels, get_pattern
-from nodes.context import AgentContext
+from mas_graphs.checkpoints.admin import prune_thread
+from mas_graphs.graphs import debate, scenarios
+from mas_graphs.nodes.context import AgentContext
 from tests.factories import decode
 from tests.scripted import ScriptedChatModel
 from tests.scripts_debate import QUESTION, STANCES, debate_agent, debate_script

@@ -12,11 +12,11 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 from pydantic import Field
 
-from graphs import debate
 from mas.errors import InputError
 from mas.patterns import get_pattern
-from nodes.context import AgentContext
-from state.common import ModelPick
+from mas_graphs.graphs import debate
+from mas_graphs.nodes.context import AgentContext
+from mas_graphs.state.common import ModelPick
 from tests.scripted import ScriptedChatModel
 from tests.scripts_debate import (
     QUESTION,

@@ -13,10 +13,10 @@ import psycopg
 import pytest
 
 import mas
-from checkpoints.admin import count_checkpoints, get_thread, list_threads, prune_thread
-from checkpoints.errors import ThreadLocked
-from checkpoints.locks import ThreadLocks
-from checkpoints.savers import CONNECTION_KWARGS
+from mas_graphs.checkpoints.admin import count_checkpoints, get_thread, list_threads, prune_thread
+from mas_graphs.checkpoints.errors import ThreadLocked
+from mas_graphs.checkpoints.locks import ThreadLocks
+from mas_graphs.checkpoints.savers import CONNECTION_KWARGS
 from tests.conftest import (
     json_tail,
     listed_status,

@@ -13,9 +13,9 @@ import pytest
 
 import mas
 from benchmarks.quality_checks import Quality, check
-from checkpoints.admin import get_thread
-from checkpoints.savers import CONNECTION_KWARGS
-from state.debate import INCONCLUSIVE
+from mas_graphs.checkpoints.admin import get_thread
+from mas_graphs.checkpoints.savers import CONNECTION_KWARGS
+from mas_graphs.state.debate import INCONCLUSIVE
 from tests.scripts_saga import order
 from tests.test_saga_graph import rows
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from nodes.errors import describe_error
+from mas_graphs.nodes.errors import describe_error
 
 
 @pytest.mark.parametrize("error", [ValueError("bad input"), TimeoutError("slow 'model'")])

@@ -113,7 +113,7 @@ def test_cli_output_holds_no_secrets(pg_dsn: str) -> None:
     ],
 )
 def test_every_dsn_form_is_redacted(text: str, password: str, redacted: str) -> None:
-    from checkpoints.savers import dsn_passwords, redact_dsn
+    from mas_graphs.checkpoints.savers import dsn_passwords, redact_dsn
 
     assert dsn_passwords(text) == [password]
     assert redact_dsn(text) == redacted

@@ -11,10 +11,10 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from checkpoints.savers import open_async_saver
 from mas.patterns import get_pattern, known_patterns
-from nodes.context import AgentContext, ClientContextError
-from nodes.inputs import InvalidInputError
+from mas_graphs.checkpoints.savers import open_async_saver
+from mas_graphs.nodes.context import AgentContext, ClientContextError
+from mas_graphs.nodes.inputs import InvalidInputError
 from tests.factories import decode
 from tests.scripted import ScriptedChatModel
 from tests.scripts_mixed import any_agent, mixed_script

@@ -18,10 +18,10 @@ from langchain_core.messages import BaseMessage
 import mas
 from mas.errors import InputError, ModelSpecError
 from mas.settings import get_settings
-from nodes import prompts
-from nodes.registry import Registry, UnknownNameError
-from nodes.skills import SKILLS, as_skill
-from nodes.tools import TOOLS
+from mas_graphs.nodes import prompts
+from mas_graphs.nodes.registry import Registry, UnknownNameError
+from mas_graphs.nodes.skills import SKILLS, as_skill
+from mas_graphs.nodes.tools import TOOLS
 from tests.conftest import ROOT, mas_cli, subprocess_env
 from tests.factories import decode
 from tests.scripted import ScriptedChatModel, supervisor_agent

@@ -16,7 +16,7 @@ from mas.errors import ModelSpecError, ModelUnavailableError
 from mas.llamacpp import GRAMMAR_MAX_CHARS, ChatLlamaCpp, grammar_safe
 from mas.models import make_model
 from mas.settings import get_settings
-from state.supervisor import Synthesis, WorkerReport
+from mas_graphs.state.supervisor import Synthesis, WorkerReport
 from tests.fake_ollama import FakeOllama, serve
 from tests.scripted import supervisor_agent
 from tests.scripts_supervisor import TEAM, supervisor_script

@@ -18,12 +18,12 @@ import pytest
 from langgraph.checkpoint.base import empty_checkpoint
 
 import mas
-from checkpoints import savers
-from checkpoints.errors import DatabaseUnavailable, LockLostError, ThreadLocked
-from checkpoints.locks import ThreadLocks
-from checkpoints.schema import SETUP_LOCK_KEY, thread_lock_key
 from mas.errors import ResumeAnswerError, RunFailedError, ThreadFinishedError
 from mas.settings import get_settings
+from mas_graphs.checkpoints import savers
+from mas_graphs.checkpoints.errors import DatabaseUnavailable, LockLostError, ThreadLocked
+from mas_graphs.checkpoints.locks import ThreadLocks
+from mas_graphs.checkpoints.schema import SETUP_LOCK_KEY, thread_lock_key
 from tests.conftest import json_tail, mas_cli, subprocess_env
 from tests.factories import decode, encode
 from tests.fake_ollama import FakeOllama, serve
@@ -198,7 +198,7 @@ def test_a_lock_in_another_database_does_not_make_a_dead_run_look_alive(
 ) -> None:
     """Advisory lock keys are per database: the same key held in another database of the
     server says nothing about this one's thread."""
-    from checkpoints.admin import get_thread
+    from mas_graphs.checkpoints.admin import get_thread
 
     other = f"other_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_dsn, autocommit=True) as admin:

@@ -12,8 +12,8 @@ import pytest
 import mas
 from mas.errors import InputError, ResumeAnswerError
 from mas.runner import RunResult
-from nodes.orders import order_rows
-from nodes.saga import idempotency_key
+from mas_graphs.nodes.orders import order_rows
+from mas_graphs.nodes.saga import idempotency_key
 from tests.factories import decode
 from tests.scripted import ScriptedChatModel
 from tests.scripts_saga import FLAG, order, saga_agent, saga_script

@@ -12,12 +12,12 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from rich.console import Console
 
-from graphs import scenarios
 from mas.errors import InputError
 from mas.patterns import get_pattern
 from mas.runner import RunEvent
 from mas.views import scenarios as view
-from nodes.scenarios import growth_class, scaling
+from mas_graphs.graphs import scenarios
+from mas_graphs.nodes.scenarios import growth_class, scaling
 from tests.conftest import logged_calls
 from tests.scripts_scenarios import BATCH_INTERVALS, SLEEP_SKILL, notebook_model
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from nodes.structured import StructuredOutputError, ask_structured, extract_json
-from state.supervisor import WorkerReport
+from mas_graphs.nodes.structured import StructuredOutputError, ask_structured, extract_json
+from mas_graphs.state.supervisor import WorkerReport
 from tests.scripted import ScriptedChatModel
 
 GOOD = json.dumps({"summary": "ok", "findings": [], "confidence": 0.5})
@@ -87,8 +87,8 @@ async def test_a_reply_over_its_bounds_is_fitted_and_noted_not_failed() -> None:
 
 
 def test_instructions_describe_fields_in_words_without_placeholders() -> None:
-    from nodes.structured import schema_instructions
-    from state.supervisor import plan_schema
+    from mas_graphs.nodes.structured import schema_instructions
+    from mas_graphs.state.supervisor import plan_schema
 
     text = schema_instructions(WorkerReport)
     assert "<" not in text and ">" not in text

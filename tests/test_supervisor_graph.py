@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from graphs import supervisor
-from nodes.supervisor import PlanError, plan_batches
-from state.supervisor import Plan, PlanStep
+from mas_graphs.graphs import supervisor
+from mas_graphs.nodes.supervisor import PlanError, plan_batches
+from mas_graphs.state.supervisor import Plan, PlanStep
 from tests.scripted import ScriptedChatModel
 from tests.scripts_supervisor import TEAM, plan, report, supervisor_script
 
@@ -255,8 +255,8 @@ async def test_tool_worker_runs_a_bounded_react_loop(max_steps: int | None) -> N
 
 
 def test_a_conflict_listed_again_is_listed_once() -> None:
-    from nodes.supervisor import distinct_conflicts
-    from state.supervisor import ConflictFound
+    from mas_graphs.nodes.supervisor import distinct_conflicts
+    from mas_graphs.state.supervisor import ConflictFound
 
     found = [
         ConflictFound(topic="Queue choice", workers=["analyst", "critic"], description="db vs own"),

@@ -16,10 +16,10 @@ from langgraph.types import Command
 from pydantic import Field
 
 import mas
-from graphs import supervisor
 from mas.errors import InputError
-from nodes.agents import AgentRequest, register_agent
-from nodes.debate import DebaterRequest
+from mas_graphs.graphs import supervisor
+from mas_graphs.nodes.agents import AgentRequest, register_agent
+from mas_graphs.nodes.debate import DebaterRequest
 from tests.factories import decode
 from tests.scripted import ScriptedChatModel
 from tests.scripts_supervisor import plan, report
@@ -468,7 +468,7 @@ async def test_a_critic_loop_on_the_synthesis_runs_its_rounds() -> None:
 
 
 async def test_a_registered_agent_can_argue_a_side_of_a_debate() -> None:
-    from graphs import debate
+    from mas_graphs.graphs import debate
     from tests.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
 
     seen: list[DebaterRequest] = []
@@ -549,8 +549,8 @@ def test_the_worker_limit_is_the_operators_setting(
 
 
 async def test_a_graph_run_anywhere_takes_the_limit_from_its_context() -> None:
-    from nodes.context import AgentContext
-    from nodes.inputs import InvalidInputError
+    from mas_graphs.nodes.context import AgentContext
+    from mas_graphs.nodes.inputs import InvalidInputError
 
     graph = supervisor.build(checkpointer=InMemorySaver(), model=teams_model(), backoff_s=0.0)
     state = {"task": TASK, "workers": [member(f"w{i}") for i in range(20)]}

@@ -86,7 +86,7 @@ async def main(args: argparse.Namespace, result_fd: int) -> None:
     else:
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
-        from checkpoints.embedded import embedded_dsn
+        from mas_graphs.checkpoints.embedded import embedded_dsn
 
         dsn = os.environ.get("DATABASE_URL") or embedded_dsn(Path(args.persist))
         async with AsyncPostgresSaver.from_conn_string(dsn) as saver:

@@ -55,9 +55,9 @@ async def main(args: argparse.Namespace, result_fd: int) -> None:
     import mas
     from benchmarks.cases import scripted
     from benchmarks.parallel import fan_out_script
-    from graphs import supervisor
     from mas.patterns import get_pattern
-    from nodes.context import AgentContext
+    from mas_graphs.graphs import supervisor
+    from mas_graphs.nodes.context import AgentContext
 
     model = scripted(fan_out_script(args.n), delay=args.latency)
     data = fan_out_input(args.n)
@@ -72,7 +72,7 @@ async def main(args: argparse.Namespace, result_fd: int) -> None:
 
         samples, counts = await timed_runs(run, lambda: len(model.calls), args.warmup, args.repeats)
     else:
-        from checkpoints.embedded import embedded_dsn
+        from mas_graphs.checkpoints.embedded import embedded_dsn
 
         dsn = os.environ.get("DATABASE_URL") or embedded_dsn(Path(args.persist))
         async with mas.Runner(dsn) as runner:

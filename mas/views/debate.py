@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mas.runner import RunEvent
-from nodes.structured import cut_at_word
+from mas_graphs.nodes.structured import cut_at_word
 
 STOP_REASONS = {
     "gate": "skipped by the confidence gate",

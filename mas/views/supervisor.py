@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.text import Text
 from rich.tree import Tree
 
-from nodes.structured import cut_at_word
+from mas_graphs.nodes.structured import cut_at_word
 
 STATUS_STYLE = {"ok": "green", "fallback": "yellow", "failed": "red"}
 

@@ -1,0 +1,82 @@
+"""mas-graphs installs under two names only, `mas` (the shell) and `mas_graphs` (the
+library), so a user's project with its own `nodes.py`, `state.py`, `graphs.py` or
+`checkpoints.py` (the most common file names in LangGraph projects) imports it fine."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.conftest import ROOT, subprocess_env
+
+USER_MODULES = ("nodes", "state", "graphs", "checkpoints")
+FOLDERS = "(graphs|nodes|state|checkpoints)"
+# A bare import in code, or in a notebook's JSON source.
+BARE_IMPORT = re.compile(rf'^\s*(from|import) {FOLDERS}(\.| |$)|"from {FOLDERS}[. ]', re.M)
+
+
+def test_a_user_project_with_its_own_nodes_py_runs_a_pattern(tmp_path: Path) -> None:
+    for name in USER_MODULES:
+        (tmp_path / f"{name}.py").write_text(f"OWNER = 'the user: {name}'\n")
+    code = """
+import mas
+result = mas.run(
+    "supervisor", {"task": "Queue or not?"},
+    model="factory:tests.scripts_supervisor:notebook_model",
+)
+import checkpoints, graphs, nodes, state
+print(result.status, nodes.OWNER, state.OWNER, graphs.OWNER, checkpoints.OWNER)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[-2] == (
+        "done the user: nodes the user: state the user: graphs the user: checkpoints"
+    )
+
+
+def test_the_wheel_holds_only_the_namespace_and_the_shell(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("mas_graphs-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {name.split("/")[0] for name in names}
+    assert {t for t in top if not t.endswith(".dist-info")} == {"mas", "mas_graphs"}, top
+    for module in (
+        "mas_graphs/nodes/context.py",
+        "mas_graphs/graphs/supervisor.py",
+        "mas_graphs/state/common.py",
+        "mas_graphs/checkpoints/savers.py",
+        "mas/llamacpp_engine.py",
+        "mas/server_graphs.py",
+    ):
+        assert module in names, module
+
+
+def test_no_code_imports_the_library_by_its_folder_names() -> None:
+    """In the repository the folders also import by their bare names (the root is on the
+    path); a module that did so would run twice under two names, and not at all once
+    installed."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py", "*.ipynb"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
+    files = [ROOT / name for name in tracked] + list((ROOT / "tests").glob("*.py"))
+    offenders = [
+        f"{path.relative_to(ROOT)}: {match.group(0).strip()}"
+        for path in set(files)
+        if path.exists()
+        for match in BARE_IMPORT.finditer(path.read_text())
+    ]
+    assert offenders == []
