@@ -16,12 +16,12 @@ from langgraph.types import Checkpointer
 from benchmarks.bare import bare_debate, bare_saga, bare_scenarios, bare_supervisor
 from mas.patterns import get_pattern
 from mas_graphs.graphs import debate, saga, scenarios, supervisor
-from tests.factories import decode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
-from tests.scripts_saga import order, saga_agent, saga_script
-from tests.scripts_scenarios import SLEEP_SKILL
-from tests.scripts_supervisor import TEAM, supervisor_script
+from tests.support.factories import decode
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
+from tests.support.scripts_saga import order, saga_agent, saga_script
+from tests.support.scripts_scenarios import SLEEP_SKILL
+from tests.support.scripts_supervisor import TEAM, supervisor_script
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 

@@ -22,8 +22,8 @@ from mas.patterns import get_pattern
 from mas_graphs.checkpoints.savers import open_async_saver
 from mas_graphs.graphs import debate, scenarios
 from mas_graphs.nodes.context import AgentContext
-from tests.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
-from tests.scripts_scenarios import SLEEP_SKILL, long_scenario
+from tests.support.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
+from tests.support.scripts_scenarios import SLEEP_SKILL, long_scenario
 
 SIZES = """
 SELECT

@@ -18,9 +18,9 @@ console = Console(width=200)
 
 
 def use_test_plugins() -> None:
-    """Register the tests' plugin (the `sleep` skill, tests/plugins.py) the way a user's
+    """Register the tests' plugin (the `sleep` skill, tests/support/plugins.py) the way a user's
     package would, for this process and any it starts."""
-    from tests.plugins import install_test_plugins
+    from tests.support.plugins import install_test_plugins
 
     directory = str(install_test_plugins(Path(tempfile.mkdtemp(prefix="mas-bench-plugins-"))))
     sys.path.append(directory)

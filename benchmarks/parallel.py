@@ -21,7 +21,7 @@ from benchmarks.cases import scenarios_input, scripted
 from benchmarks.common import benchmark_dsn, machine, print_table, uptime
 from mas.patterns import get_pattern
 from mas_graphs.graphs import scenarios, supervisor
-from tests.scripts_supervisor import plan, report, supervisor_script
+from tests.support.scripts_supervisor import plan, report, supervisor_script
 
 
 def team(size: int) -> list[dict[str, str]]:

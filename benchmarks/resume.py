@@ -25,7 +25,7 @@ from benchmarks.common import benchmark_dsn, machine, print_table, uptime
 from mas.patterns import get_pattern
 from mas_graphs.checkpoints.savers import open_async_saver
 from mas_graphs.graphs import scenarios
-from tests.scripts_scenarios import SLEEP_SKILL
+from tests.support.scripts_scenarios import SLEEP_SKILL
 
 
 def lockstep(items: int) -> dict[str, Any]:

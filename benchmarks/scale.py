@@ -33,7 +33,7 @@ from mas_graphs.checkpoints.savers import open_async_saver
 from mas_graphs.graphs import supervisor
 from mas_graphs.nodes.context import AgentContext
 from mas_graphs.state.supervisor import MAX_PARALLEL
-from tests.scripts_supervisor import TEAM, supervisor_script
+from tests.support.scripts_supervisor import TEAM, supervisor_script
 
 ROWS = """
 SELECT (SELECT count(*) FROM checkpoints WHERE thread_id = ANY(%(t)s)),

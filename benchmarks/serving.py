@@ -24,12 +24,12 @@ from pathlib import Path
 from langgraph_sdk import get_client
 
 from benchmarks.common import benchmark_dsn, console, machine, print_table, uptime
-from tests.conftest import subprocess_env
-from tests.factories import encode
-from tests.scripts_mixed import CLASSIFY, mixed_script
-from tests.servers import build_server_python, free_port, start_mas_serve, start_redis
+from tests.support.factories import encode
+from tests.support.processes import subprocess_env
+from tests.support.scripts_mixed import CLASSIFY, mixed_script
+from tests.support.servers import build_server_python, free_port, start_mas_serve, start_redis
 
-MODEL = "factory:tests.factories:scripted_from_env"
+MODEL = "factory:tests.support.factories:scripted_from_env"
 CRITICAL_PATH_CALLS = 5
 
 

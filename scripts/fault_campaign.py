@@ -40,7 +40,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "factory:scripts.fault_campaign:task_logging_model"
-SLEEP_SKILL = "sleep"  # the tests' plugin skill (tests/plugins.py)
+SLEEP_SKILL = "sleep"  # the tests' plugin skill (tests/support/plugins.py)
 # A file the bad-input matrix's saga case names; it must never be written.
 PAUSE_MARKER = str(Path(tempfile.gettempdir()) / "mas-input-must-not-write-this")
 # Values that legitimately differ between two runs of the same input.
@@ -80,16 +80,16 @@ class Subject:
 
 
 def subjects() -> dict[str, Subject]:
-    from tests.scripts_debate import STANCES, debate_script
-    from tests.scripts_saga import order, saga_script
-    from tests.scripts_supervisor import TEAM, supervisor_script
+    from tests.support.scripts_debate import STANCES, debate_script
+    from tests.support.scripts_saga import order, saga_script
+    from tests.support.scripts_supervisor import TEAM, supervisor_script
 
     return {
         "supervisor": Subject(
             "supervisor",
             {"task": "Queue or not?", "workers": TEAM, "backoff_s": 0.0},
             supervisor_script,
-            "tests.scripted:supervisor_agent",
+            "tests.support.scripted:supervisor_agent",
             {"*": 0.15, "researcher": 0.4, "analyst": 0.6, "critic": 0.4},
             ("researcher", "analyst", "critic"),
         ),
@@ -97,7 +97,7 @@ def subjects() -> dict[str, Subject]:
             "debate",
             {"question": "Run Kafka?", "stances": STANCES, "rounds": 3, "backoff_s": 0.0},
             debate_script,
-            "tests.scripts_debate:debate_agent",
+            "tests.support.scripts_debate:debate_agent",
             {"*": 0.15, "affirmative": 0.3, "negative": 0.4},
             ("affirmative", "negative"),
         ),
@@ -116,14 +116,14 @@ def subjects() -> dict[str, Subject]:
                 ],
             },
             dict,
-            "tests.scripts_saga:saga_agent",
+            "tests.support.scripts_saga:saga_agent",
             {},
         ),
         "saga": Subject(
             "saga",
             {"order": order(), "backoff_s": 0.0, "faults": [{"step": "schedule_shipping"}]},
             saga_script,
-            "tests.scripts_saga:saga_agent",
+            "tests.support.scripts_saga:saga_agent",
             {"risk_checker": 0.3},
             ("risk_checker",),
         ),
@@ -131,14 +131,14 @@ def subjects() -> dict[str, Subject]:
 
 
 def task_logging_model() -> Any:
-    """The scripted test model (tests/factories.py), also logging which LangGraph task
+    """The scripted test model (tests/support/factories.py), also logging which LangGraph task
     (top-level task id) made each call, to MAS_TEST_TASK_LOG."""
     from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
     from langchain_core.messages import BaseMessage
     from langchain_core.outputs import ChatResult
 
-    from tests.factories import scripted_from_env
-    from tests.scripted import ScriptedChatModel
+    from tests.support.factories import scripted_from_env
+    from tests.support.scripted import ScriptedChatModel
 
     class TaskLoggingModel(ScriptedChatModel):
         async def _agenerate(
@@ -301,7 +301,7 @@ def saga_rows(dsn: str, thread_id: str) -> dict[str, list[dict[str, Any]]]:
     import psycopg
 
     from mas_graphs.nodes.orders import order_rows
-    from tests.scripts_saga import snapshot
+    from tests.support.scripts_saga import snapshot
 
     async def read() -> dict[str, list[dict[str, Any]]]:
         async with await psycopg.AsyncConnection.connect(dsn) as conn:
@@ -317,7 +317,7 @@ class Workdir:
     dsn: str
 
     def env(self, name: str) -> dict[str, str]:
-        from tests.factories import encode
+        from tests.support.factories import encode
 
         script = self.path / f"{name}.script.json"
         script.write_text(encode(self.subject.script()))
@@ -551,7 +551,7 @@ BIG = "x" * 10_000_000
 
 def bad_inputs() -> list[tuple[str, str, Any]]:
     """(pattern, case, input) for `mas.run`; each must fail before any work starts."""
-    from tests.scripts_saga import order
+    from tests.support.scripts_saga import order
 
     worker = {"name": "w", "role": "r"}
     cases: list[tuple[str, str, Any]] = []
@@ -718,9 +718,9 @@ def render(
         f"Produced by `{command}` (seed {seed}) on {platform.node() or 'a'} "
         f"({platform.system()} {platform.machine()}, {cpu} CPUs, Python "
         f"{platform.python_version()}) in {elapsed_s:.0f} s, against the embedded PostgreSQL "
-        "16 (or `DATABASE_URL`), with the scripted test models (`tests/scripted.py`) so runs "
-        "are deterministic and comparable. Rerun it to reproduce; a different seed moves the "
-        "kill points.",
+        "16 (or `DATABASE_URL`), with the scripted test models (`tests/support/scripted.py`) "
+        "so runs are deterministic and comparable. Rerun it to reproduce; a different seed "
+        "moves the kill points.",
         "",
         "## Process killed (SIGKILL) and resumed in a new process",
         "",
@@ -777,7 +777,7 @@ def main() -> int:
         sys.path.insert(0, str(ROOT))
         return child(sys.argv[2:])
     sys.path.insert(0, str(ROOT))
-    from tests.plugins import install_test_plugins
+    from tests.support.plugins import install_test_plugins
 
     # The campaign's scenarios run the tests' plugin skill, found through its entry point,
     # here and in every child process.

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real PostgreSQL (embedded pgserver, or DATABASE_URL) and helpers.
+"""Shared fixtures: a real PostgreSQL (embedded pgserver, or DATABASE_URL), Langfuse spans
+in memory, a Python for the server. Helpers live in tests/support/.
 
 The environment is set before anything reads settings, so the runner, the CLI
 subprocesses and the notebooks all use this session's database and data dir.
@@ -7,7 +8,6 @@ subprocesses and the notebooks all use this session's database and data dir.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.plugins import install_test_plugins
+from tests.support.plugins import install_test_plugins
+from tests.support.processes import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 _session_dir = Path(tempfile.mkdtemp(prefix="mas-tests-"))
 os.environ.setdefault("MAS_DATA_DIR", str(_session_dir / "data"))
 # The test skill registers through an entry point, like any plugin; child processes get
@@ -92,73 +92,9 @@ def call_log(tmp_path: Path) -> Path:
     return tmp_path / "calls.log"
 
 
-def logged_calls(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "COLUMNS": "200", **extra}
-    env.pop("PYTEST_CURRENT_TEST", None)
-    return env
-
-
-def mas_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """Run the `mas` CLI in a new process, the way a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "mas", *args],
-        cwd=ROOT,
-        env=env or subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def start_mas(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mas", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def listed_status(thread_id: str, env: dict[str, str] | None = None) -> str:
-    """The status `mas threads` shows on this thread's own row."""
-    listing = mas_cli("threads", env=env)
-    row = next(line for line in listing.stdout.splitlines() if thread_id in line)
-    cells = [cell.strip() for cell in row.split("│")]  # | thread id | pattern | status | ...
-    return cells[3]
-
-
-def wait_for(
-    predicate: Any, timeout: float = 60.0, what: str = "condition", every: float = 0.05
-) -> None:
-    """Poll `predicate` until it holds, or fail naming `what` after `timeout` seconds."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def json_tail(output: str) -> Any:
-    """The JSON document a `--json` command printed last."""
-    import json
-
-    return json.loads(output.strip().splitlines()[-1])
-
-
 @pytest.fixture(scope="session")
 def server_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Python >= 3.12 environment with Aegra and this project, for `mas serve`."""
-    from tests.servers import build_server_python
+    from tests.support.servers import build_server_python
 
     return build_server_python(tmp_path_factory.mktemp("server-python"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import subprocess_env
+from tests.support.processes import subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,10 +15,10 @@ from mas.patterns import delta_channels, get_pattern
 from mas_graphs.checkpoints.admin import prune_thread
 from mas_graphs.graphs import debate, scenarios
 from mas_graphs.nodes.context import AgentContext
-from tests.factories import decode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
-from tests.scripts_scenarios import long_scenario
+from tests.support.factories import decode
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
+from tests.support.scripts_scenarios import long_scenario
 
 BYTES = """
 SELECT (SELECT coalesce(sum(octet_length(checkpoint::text)), 0) FROM checkpoints

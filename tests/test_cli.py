@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import json_tail, mas_cli, subprocess_env
-from tests.factories import encode
-from tests.scripts_supervisor import TEAM, supervisor_script
+from tests.support.factories import encode
+from tests.support.processes import json_tail, mas_cli, subprocess_env
+from tests.support.scripts_supervisor import TEAM, supervisor_script
 
-SCRIPTED = "factory:tests.factories:scripted_from_env"
+SCRIPTED = "factory:tests.support.factories:scripted_from_env"
 TASK = json.dumps({"task": "Queue or not?", "workers": TEAM})
 
 

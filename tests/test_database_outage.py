@@ -16,23 +16,23 @@ import pytest
 from pgserver._commands import pg_ctl
 from pgserver.postgres_server import PostgresServer, get_server
 
-from tests.conftest import (
+from tests.support.factories import encode
+from tests.support.processes import (
     json_tail,
     listed_status,
     logged_calls,
     mas_cli,
     start_mas,
     subprocess_env,
+    wait_for,
 )
-from tests.factories import encode
-from tests.scripts_debate import QUESTION, STANCES
-from tests.scripts_mixed import CLASSIFY, mixed_script
-from tests.scripts_saga import order
-from tests.scripts_scenarios import SLEEP_SKILL
-from tests.scripts_supervisor import TEAM
-from tests.test_durability import wait_for
+from tests.support.scripts_debate import QUESTION, STANCES
+from tests.support.scripts_mixed import CLASSIFY, mixed_script
+from tests.support.scripts_saga import order
+from tests.support.scripts_scenarios import SLEEP_SKILL
+from tests.support.scripts_supervisor import TEAM
 
-MODEL = "factory:tests.factories:scripted_from_env"
+MODEL = "factory:tests.support.factories:scripted_from_env"
 
 
 @dataclass(frozen=True)

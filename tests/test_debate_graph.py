@@ -17,8 +17,8 @@ from mas.patterns import get_pattern
 from mas_graphs.graphs import debate
 from mas_graphs.nodes.context import AgentContext
 from mas_graphs.state.common import ModelPick
-from tests.scripted import ScriptedChatModel
-from tests.scripts_debate import (
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_debate import (
     QUESTION,
     STANCES,
     debate_agent,

@@ -16,13 +16,13 @@ import psycopg
 
 from mas import runner
 from mas.tracing import trace_id_for
-from tests.conftest import json_tail, logged_calls, mas_cli, start_mas, subprocess_env
-from tests.factories import decode, encode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
+from tests.support.factories import decode, encode
+from tests.support.processes import json_tail, logged_calls, mas_cli, start_mas, subprocess_env
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
 
-MODEL = "factory:tests.factories:scripted_from_env"
-CLASSIFY = "tests.scripts_debate:debate_agent"
+MODEL = "factory:tests.support.factories:scripted_from_env"
+CLASSIFY = "tests.support.scripts_debate:debate_agent"
 
 
 def scripted_env(

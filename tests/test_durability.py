@@ -17,7 +17,8 @@ from mas_graphs.checkpoints.admin import count_checkpoints, get_thread, list_thr
 from mas_graphs.checkpoints.errors import ThreadLocked
 from mas_graphs.checkpoints.locks import ThreadLocks
 from mas_graphs.checkpoints.savers import CONNECTION_KWARGS
-from tests.conftest import (
+from tests.support.factories import decode, encode
+from tests.support.processes import (
     json_tail,
     listed_status,
     logged_calls,
@@ -26,12 +27,11 @@ from tests.conftest import (
     subprocess_env,
     wait_for,
 )
-from tests.factories import decode, encode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_supervisor import TEAM, supervisor_script
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_supervisor import TEAM, supervisor_script
 
 TASK = {"task": "Queue or not?", "workers": TEAM}
-SCRIPTED = "factory:tests.factories:scripted_from_env"
+SCRIPTED = "factory:tests.support.factories:scripted_from_env"
 
 
 def scripted_env(

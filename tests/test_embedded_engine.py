@@ -25,7 +25,7 @@ from langchain_core.messages import HumanMessage
 
 from mas.llamacpp import ENGINE_SCRIPT, ChatLlamaCpp, EngineCrashedError
 from mas.models import default_gguf_path, make_model
-from tests.conftest import mas_cli, subprocess_env, wait_for
+from tests.support.processes import mas_cli, subprocess_env, wait_for
 
 # Executes `ud2` (an instruction every x86-64 CPU refuses) when llama_cpp is imported:
 # the process dies by SIGILL inside native code, as a build that does not fit the CPU

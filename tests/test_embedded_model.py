@@ -16,8 +16,7 @@ from benchmarks.quality_checks import Quality, check
 from mas_graphs.checkpoints.admin import get_thread
 from mas_graphs.checkpoints.savers import CONNECTION_KWARGS
 from mas_graphs.state.debate import INCONCLUSIVE
-from tests.scripts_saga import order
-from tests.test_saga_graph import rows
+from tests.support.scripts_saga import order, saga_rows
 
 pytestmark = pytest.mark.embedded
 
@@ -98,7 +97,7 @@ async def test_saga_on_the_readme_order(thread_id: str) -> None:
     assert result["status"] == "completed"
     assert_readable(check("saga", data, dict(result)))
     assert result["effects"]["risk_check"]["detail"]["decision"] in ("approve", "flag")
-    assert {table: len(r) for table, r in (await rows(thread_id)).items()} == {
+    assert {table: len(r) for table, r in (await saga_rows(thread_id)).items()} == {
         "order_risk_checks": 1,
         "order_reservations": 1,
         "order_payments": 1,

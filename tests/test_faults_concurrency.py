@@ -12,16 +12,16 @@ from typing import Any
 
 import mas
 from scripts.fault_campaign import saga_rows, without_timings
-from tests.conftest import ROOT, json_tail, logged_calls, subprocess_env
-from tests.factories import decode, encode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_debate import STANCES
-from tests.scripts_mixed import any_agent, mixed_script
-from tests.scripts_saga import FLAG, order, saga_script
-from tests.scripts_supervisor import TEAM
-from tests.test_saga_graph import rows as order_rows_of
+from tests.support.factories import decode, encode
+from tests.support.processes import ROOT, json_tail, logged_calls, subprocess_env
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_debate import STANCES
+from tests.support.scripts_mixed import any_agent, mixed_script
+from tests.support.scripts_saga import FLAG, order, saga_script
+from tests.support.scripts_saga import saga_rows as read_saga_rows
+from tests.support.scripts_supervisor import TEAM
 
-MODEL = "factory:tests.factories:scripted_from_env"
+MODEL = "factory:tests.support.factories:scripted_from_env"
 
 
 def mixed_model() -> ScriptedChatModel:
@@ -67,7 +67,7 @@ async def test_twenty_mixed_threads_on_one_runner(pg_dsn: str) -> None:
             assert (result["base_size"], result["seed"]) == (data["base_size"], data["seed"])
         else:
             assert result["status"] == "completed"
-            rows = await order_rows_of(result.thread_id)
+            rows = await read_saga_rows(result.thread_id)
             assert all(len(table) == 1 for table in rows.values()), rows
             assert all(
                 row["order_id"] == data["order"]["order_id"]
@@ -82,7 +82,7 @@ def test_two_processes_racing_to_resume_one_thread(tmp_path: Path, pg_dsn: str) 
     call_log = tmp_path / "calls.log"
     env = subprocess_env(
         MAS_TEST_SCRIPT=str(script),
-        MAS_TEST_CLASSIFY="tests.scripts_saga:saga_agent",
+        MAS_TEST_CLASSIFY="tests.support.scripts_saga:saga_agent",
         MAS_TEST_CALL_LOG=str(call_log),
         MAS_MODEL=MODEL,
     )

@@ -21,11 +21,11 @@ from mas.errors import (
     UnknownThreadError,
 )
 from scripts.fault_campaign import PAUSE_MARKER, bad_inputs, table_counts
-from tests.conftest import mas_cli
-from tests.factories import decode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_debate import STANCES, debate_agent, debate_script
-from tests.scripts_supervisor import TEAM, supervisor_script
+from tests.support.factories import decode
+from tests.support.processes import mas_cli
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_debate import STANCES, debate_agent, debate_script
+from tests.support.scripts_supervisor import TEAM, supervisor_script
 
 # The field (or limit) each case's error must name.
 NAMED = {

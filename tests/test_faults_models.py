@@ -11,11 +11,11 @@ import pytest
 
 import mas
 from mas.errors import MasError, ModelUnavailableError, RunFailedError
-from tests.factories import decode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_debate import STANCES, debate_agent, debate_script
-from tests.scripts_saga import order, saga_agent, saga_script
-from tests.scripts_supervisor import TEAM, supervisor_script
+from tests.support.factories import decode
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_debate import STANCES, debate_agent, debate_script
+from tests.support.scripts_saga import order, saga_agent, saga_script
+from tests.support.scripts_supervisor import TEAM, supervisor_script
 
 FAST = {"backoff_s": 0.0, "max_attempts": 2}
 BAD_REPLIES: dict[str, Any] = {

@@ -14,10 +14,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import mas
 from mas.errors import MasError
 from mas.settings import get_settings
-from tests.conftest import mas_cli, subprocess_env
-from tests.factories import decode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_supervisor import TEAM, supervisor_script
+from tests.support.factories import decode
+from tests.support.processes import mas_cli, subprocess_env
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_supervisor import TEAM, supervisor_script
 
 PASSWORD = "pg-Pa55word-7f3a9c"
 

@@ -15,11 +15,11 @@ from mas.patterns import get_pattern, known_patterns
 from mas_graphs.checkpoints.savers import open_async_saver
 from mas_graphs.nodes.context import AgentContext, ClientContextError
 from mas_graphs.nodes.inputs import InvalidInputError
-from tests.factories import decode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_mixed import any_agent, mixed_script
-from tests.scripts_saga import order
-from tests.scripts_supervisor import TEAM
+from tests.support.factories import decode
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_mixed import any_agent, mixed_script
+from tests.support.scripts_saga import order
+from tests.support.scripts_supervisor import TEAM
 
 
 def inputs(pattern: str) -> dict[str, Any]:

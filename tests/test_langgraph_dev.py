@@ -19,14 +19,13 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from tests.conftest import ROOT, subprocess_env
-from tests.factories import encode
-from tests.scripts_mixed import CLASSIFY, mixed_script
-from tests.scripts_saga import order
-from tests.scripts_supervisor import TEAM
-from tests.test_saga_graph import rows
+from tests.support.factories import encode
+from tests.support.processes import ROOT, subprocess_env
+from tests.support.scripts_mixed import CLASSIFY, mixed_script
+from tests.support.scripts_saga import order, saga_rows
+from tests.support.scripts_supervisor import TEAM
 
-MODEL = "factory:tests.factories:scripted_from_env"
+MODEL = "factory:tests.support.factories:scripted_from_env"
 START_TIMEOUT_S = 90.0
 
 
@@ -151,7 +150,7 @@ async def test_saga_approved_over_the_api_writes_its_rows(client: LangGraphClien
         bad={"approve": "yes please"}, good={"approve": True},
     )  # fmt: skip
     assert values["status"] == "completed"
-    tables = await rows(thread["thread_id"])
+    tables = await saga_rows(thread["thread_id"])
     assert [len(tables[t]) for t in sorted(tables)] == [1, 1, 1, 1]
 
 

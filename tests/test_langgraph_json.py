@@ -8,7 +8,7 @@ import json
 from langgraph.graph.state import CompiledStateGraph
 
 from mas.patterns import known_patterns
-from tests.conftest import ROOT
+from tests.support.processes import ROOT
 
 
 async def test_every_pattern_is_listed_and_its_factory_builds_it() -> None:

@@ -1,4 +1,4 @@
-"""Tools from real MCP servers (tests/mcp_server.py, started by the tests over stdio and
+"""Tools from real MCP servers (tests/support/mcp_server.py, started by the tests over stdio and
 over streamable HTTP), on an operator's allow-list: end to end, refused, timed out,
 killed and resumed, listed, traced."""
 
@@ -19,7 +19,8 @@ import pytest
 import mas
 from mas.errors import InputError
 from mas.settings import get_settings
-from tests.conftest import (
+from tests.support.factories import decode, encode
+from tests.support.processes import (
     ROOT,
     json_tail,
     logged_calls,
@@ -28,9 +29,8 @@ from tests.conftest import (
     subprocess_env,
     wait_for,
 )
-from tests.factories import decode, encode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_supervisor import plan, report, supervisor_script
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_supervisor import plan, report, supervisor_script
 
 TASK = "Should the team move its job queue to PostgreSQL?"
 FACT = "PostgreSQL 9.5 added SKIP LOCKED, which lets many workers take queue rows safely."
@@ -47,7 +47,7 @@ def stdio_server(log: Path, **extra: Any) -> dict[str, Any]:
     return {
         "transport": "stdio",
         "command": sys.executable,
-        "args": ["-m", "tests.mcp_server", "stdio"],
+        "args": ["-m", "tests.support.mcp_server", "stdio"],
         "cwd": str(ROOT),
         # a stdio server gets only the variables given here (MCP's default is a few safe ones)
         "env": {"PYTHONPATH": str(ROOT), "MCP_TEST_LOG": str(log), "PATH": "/usr/bin:/bin"},
@@ -125,7 +125,7 @@ def http_server(mcp_log: Path) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.mcp_server", "http", str(port)],
+        [sys.executable, "-m", "tests.support.mcp_server", "http", str(port)],
         cwd=ROOT,
         env=subprocess_env(MCP_TEST_LOG=str(mcp_log)),
         stdout=subprocess.DEVNULL,
@@ -241,7 +241,7 @@ def test_sigkill_after_a_tool_call_resumes_with_the_call_recorded_once(
             MAS_TEST_SCRIPT=str(tmp_path / "script.json"),
             MAS_TEST_CALL_LOG=str(call_log),
             MAS_TEST_DELAYS=json.dumps(delays),
-            MAS_MODEL="factory:tests.factories:scripted_from_env",
+            MAS_MODEL="factory:tests.support.factories:scripted_from_env",
             MAS_MCP_SERVERS=str(config),
         )
 

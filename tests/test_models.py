@@ -17,9 +17,9 @@ from mas.llamacpp import GRAMMAR_MAX_CHARS, ChatLlamaCpp, grammar_safe
 from mas.models import make_model
 from mas.settings import get_settings
 from mas_graphs.state.supervisor import Synthesis, WorkerReport
-from tests.fake_ollama import FakeOllama, serve
-from tests.scripted import supervisor_agent
-from tests.scripts_supervisor import TEAM, supervisor_script
+from tests.support.fake_ollama import FakeOllama, serve
+from tests.support.scripted import supervisor_agent
+from tests.support.scripts_supervisor import TEAM, supervisor_script
 
 
 @pytest.fixture
@@ -87,8 +87,11 @@ def test_unreachable_ollama_names_the_url(monkeypatch: pytest.MonkeyPatch) -> No
         ("openai:gpt", "unknown model spec"),
         ("llamacpp:/nowhere/model.gguf", "no GGUF file"),
         ("factory:nowhere", "must look like factory:<module>:<callable>"),
-        ("factory:tests.scripts_supervisor:TEAM", "TEAM is not callable"),
-        ("factory:tests.scripts_supervisor:supervisor_script", "returned dict, not a chat model"),
+        ("factory:tests.support.scripts_supervisor:TEAM", "TEAM is not callable"),
+        (
+            "factory:tests.support.scripts_supervisor:supervisor_script",
+            "returned dict, not a chat model",
+        ),
     ],
 )
 def test_bad_model_specs_are_named(spec: str, problem: str) -> None:

@@ -10,7 +10,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.conftest import ROOT, subprocess_env
+from tests.support.processes import ROOT, subprocess_env
 
 USER_MODULES = ("nodes", "state", "graphs", "checkpoints")
 FOLDERS = "(graphs|nodes|state|checkpoints)"
@@ -25,7 +25,7 @@ def test_a_user_project_with_its_own_nodes_py_runs_a_pattern(tmp_path: Path) -> 
 import mas
 result = mas.run(
     "supervisor", {"task": "Queue or not?"},
-    model="factory:tests.scripts_supervisor:notebook_model",
+    model="factory:tests.support.scripts_supervisor:notebook_model",
 )
 import checkpoints, graphs, nodes, state
 print(result.status, nodes.OWNER, state.OWNER, graphs.OWNER, checkpoints.OWNER)
@@ -78,5 +78,17 @@ def test_no_code_imports_the_library_by_its_folder_names() -> None:
         for path in set(files)
         if path.exists()
         for match in BARE_IMPORT.finditer(path.read_text())
+    ]
+    assert offenders == []
+
+
+def test_tests_benchmarks_and_scripts_share_a_support_package_not_test_modules() -> None:
+    """Helpers live in tests/support/; a test module or conftest imported as a library
+    would run its tests' module-level set-up in whoever imports it."""
+    sources = [*ROOT.glob("tests/**/*.py"), *ROOT.glob("benchmarks/**/*.py")]
+    sources += [*ROOT.glob("scripts/*.py")]
+    library_use = re.compile(r"^\s*(from|import) tests\.(test_\w+|conftest)\b", re.M)
+    offenders = [
+        str(path.relative_to(ROOT)) for path in sources if library_use.search(path.read_text())
     ]
     assert offenders == []

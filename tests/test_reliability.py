@@ -24,15 +24,14 @@ from mas_graphs.checkpoints import savers
 from mas_graphs.checkpoints.errors import DatabaseUnavailable, LockLostError, ThreadLocked
 from mas_graphs.checkpoints.locks import ThreadLocks
 from mas_graphs.checkpoints.schema import SETUP_LOCK_KEY, thread_lock_key
-from tests.conftest import json_tail, mas_cli, subprocess_env
-from tests.factories import decode, encode
-from tests.fake_ollama import FakeOllama, serve
-from tests.scripted import ScriptedChatModel
-from tests.scripts_saga import order, saga_agent, saga_script
-from tests.scripts_supervisor import TEAM, supervisor_script
-from tests.test_saga_graph import rows
+from tests.support.factories import decode, encode
+from tests.support.fake_ollama import FakeOllama, serve
+from tests.support.processes import json_tail, mas_cli, subprocess_env
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_saga import order, saga_agent, saga_rows, saga_script
+from tests.support.scripts_supervisor import TEAM, supervisor_script
 
-SCRIPTED = "factory:tests.factories:scripted_from_env"
+SCRIPTED = "factory:tests.support.factories:scripted_from_env"
 # What a run killed before the registry heard of its end leaves behind.
 MARK_RUNNING = "UPDATE mas_threads SET status = 'running' WHERE thread_id = %s"
 
@@ -168,7 +167,7 @@ def test_a_pool_of_one_connection_works(tmp_path: Path) -> None:
         MAS_POOL_SIZE="1",
         MAS_MODEL=SCRIPTED,
         MAS_TEST_SCRIPT=str(tmp_path / "script.json"),
-        MAS_TEST_CLASSIFY="tests.scripts_mixed:any_agent",
+        MAS_TEST_CLASSIFY="tests.support.scripts_mixed:any_agent",
     )
     for pattern, data in (
         ("supervisor", {"task": "Queue or not?", "workers": TEAM}),
@@ -277,10 +276,10 @@ async def test_a_thread_id_reused_for_another_order_is_refused(thread_id: str) -
     done = await mas.arun("saga", {"order": first}, thread_id=thread_id, model=saga_model())
     assert done["status"] == "completed"
     assert mas_cli("delete", thread_id).returncode == 0  # the checkpoints go, the ledger stays
-    before = await rows(thread_id)
+    before = await saga_rows(thread_id)
     with pytest.raises(RunFailedError, match=f"thread {thread_id} already applied effects for"):
         await mas.arun("saga", {"order": order()}, thread_id=thread_id, model=saga_model())
-    assert await rows(thread_id) == before, "the new order was neither charged nor replayed"
+    assert await saga_rows(thread_id) == before, "the new order was neither charged nor replayed"
 
 
 async def test_an_order_started_again_on_a_new_thread_is_refused(

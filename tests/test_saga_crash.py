@@ -1,9 +1,9 @@
 """Crash safety across processes: `mas run saga` is SIGKILLed at a named point (a step
 boundary, or inside a step right after its effect committed), forward and during
 compensation; `mas resume THREAD_ID` in a new process finishes it. The pause is a hook
-the test installs in Python (tests/saga_pause.py), not part of the run's input. The order tables
-must end exactly as after an uninterrupted run. Also: approvals answered from
-another process. Scenarios of one kind run in parallel to keep the suite quick."""
+the test installs in Python (tests/support/saga_pause.py), not part of the run's input.
+The order tables must end exactly as after an uninterrupted run. Also: approvals
+answered from another process. Scenarios of one kind run in parallel to keep the suite quick."""
 
 from __future__ import annotations
 
@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import mas
-from tests.conftest import ROOT, json_tail, logged_calls, mas_cli, subprocess_env
-from tests.factories import encode
-from tests.scripts_saga import FLAG, order, saga_script, snapshot
-from tests.test_saga_graph import rows, scripted
+from tests.support.factories import encode
+from tests.support.processes import ROOT, json_tail, logged_calls, mas_cli, subprocess_env
+from tests.support.scripts_saga import FLAG, order, saga_model, saga_rows, saga_script, snapshot
 
-MODEL = "factory:tests.factories:scripted_from_env"
+MODEL = "factory:tests.support.factories:scripted_from_env"
 FAIL_SHIPPING = [{"step": "schedule_shipping"}]
 FORWARD_POINTS = [
     f"{step}:{moment}"
@@ -60,7 +59,7 @@ def saga_env(tmp_path: Path, name: str, risk: Any = None) -> tuple[dict[str, str
     call_log = tmp_path / f"{name}.calls.log"
     env = subprocess_env(
         MAS_TEST_SCRIPT=str(script),
-        MAS_TEST_CLASSIFY="tests.scripts_saga:saga_agent",
+        MAS_TEST_CLASSIFY="tests.support.scripts_saga:saga_agent",
         MAS_TEST_CALL_LOG=str(call_log),
         MAS_POOL_SIZE="3",
         MAS_MODEL=MODEL,  # resumes re-make the model from the environment, not the thread
@@ -80,7 +79,7 @@ def start_paused(scenario: Scenario, data: str) -> subprocess.Popen[str]:
         "MAS_TEST_PAUSE_MARKER": str(scenario.marker),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.saga_pause", *run_args(scenario.thread_id, data)],
+        [sys.executable, "-m", "tests.support.saga_pause", *run_args(scenario.thread_id, data)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -118,9 +117,9 @@ def resume_process(scenario: Scenario) -> subprocess.Popen[str]:
 async def crash_and_resume(tmp_path: Path, points: list[str], **extra: Any) -> None:
     reference_id = f"reference-{uuid.uuid4().hex[:8]}"
     reference = await mas.arun(
-        "saga", json.loads(saga_input(**extra)), thread_id=reference_id, model=scripted()
+        "saga", json.loads(saga_input(**extra)), thread_id=reference_id, model=saga_model()
     )
-    expected = snapshot(await rows(reference_id), reference_id)
+    expected = snapshot(await saga_rows(reference_id), reference_id)
 
     scenarios = []
     for index, point in enumerate(points):
@@ -144,7 +143,7 @@ async def crash_and_resume(tmp_path: Path, points: list[str], **extra: Any) -> N
         assert final["status"] == reference["status"], point
         steps = [(e["node"], e["event"]) for e in final["step_log"]]
         assert steps == [(e["node"], e["event"]) for e in reference["step_log"]], point
-        tables = snapshot(await rows(scenario.thread_id), scenario.thread_id)
+        tables = snapshot(await saga_rows(scenario.thread_id), scenario.thread_id)
         assert tables == expected, f"{point}: the tables differ from an uninterrupted run"
         node, moment = point.split(":")
         if moment == "after_effect":

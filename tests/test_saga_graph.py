@@ -3,20 +3,21 @@ each step, compensation retries and failures, approvals, input validation."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import psycopg
 import pytest
 
 import mas
 from mas.errors import InputError, ResumeAnswerError
 from mas.runner import RunResult
-from mas_graphs.nodes.orders import order_rows
 from mas_graphs.nodes.saga import idempotency_key
-from tests.factories import decode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_saga import FLAG, order, saga_agent, saga_script
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_saga import (
+    FLAG,
+    order,
+    saga_model,
+    saga_rows,
+)
 
 FAST = {"backoff_s": 0.0, "max_attempts": 3}
 FORWARD = ["risk_check", "reserve_inventory", "charge_payment", "schedule_shipping"]
@@ -27,21 +28,11 @@ UNDO = {
 }
 
 
-def scripted(risk: Any = None) -> ScriptedChatModel:
-    script = {agent: decode(entry) for agent, entry in saga_script(risk).items()}
-    return ScriptedChatModel(script=script, classify=saga_agent)
-
-
 async def run_saga(
     thread_id: str, model: ScriptedChatModel | None = None, **extra: Any
 ) -> RunResult:
     data = {"order": order(), **FAST, **extra}
-    return await mas.arun("saga", data, thread_id=thread_id, model=model or scripted())
-
-
-async def rows(thread_id: str) -> dict[str, list[dict[str, Any]]]:
-    async with await psycopg.AsyncConnection.connect(os.environ["DATABASE_URL"]) as conn:
-        return await order_rows(conn, thread_id)
+    return await mas.arun("saga", data, thread_id=thread_id, model=model or saga_model())
 
 
 def kinds(table_rows: list[dict[str, Any]]) -> list[str]:
@@ -57,7 +48,7 @@ async def test_happy_path_writes_every_row_and_completes(thread_id: str) -> None
     assert result.status == "done"
     assert result["status"] == "completed"
     assert events(result) == [(step, "succeeded") for step in FORWARD]
-    tables = await rows(thread_id)
+    tables = await saga_rows(thread_id)
     assert kinds(tables["order_risk_checks"]) == ["assess"]
     assert [(r["kind"], r["sku"], r["quantity"]) for r in tables["order_reservations"]] == [
         ("reserve", "BOOK-42", 2)
@@ -93,7 +84,7 @@ async def test_failure_at_each_step_compensates_completed_steps_in_reverse(
     # The failed step applied nothing, so its compensation had nothing to undo.
     if failing in UNDO:
         assert result["compensations"][failing]["detail"]["undone"] is False
-    tables = await rows(thread_id)
+    tables = await saga_rows(thread_id)
     expected = {
         "order_reservations": ["reserve", "release"] if "reserve_inventory" in done else [],
         "order_payments": ["charge", "refund"] if "charge_payment" in done else [],
@@ -107,7 +98,7 @@ async def test_transient_step_failure_is_retried_and_succeeds(thread_id: str) ->
     assert result["status"] == "completed"
     charge = next(e for e in result["step_log"] if e["node"] == "charge_payment")
     assert charge["attempts"] == 3
-    assert kinds((await rows(thread_id))["order_payments"]) == ["charge"]
+    assert kinds((await saga_rows(thread_id))["order_payments"]) == ["charge"]
 
 
 async def test_compensation_that_fails_once_succeeds_on_retry(thread_id: str) -> None:
@@ -119,7 +110,7 @@ async def test_compensation_that_fails_once_succeeds_on_retry(thread_id: str) ->
     assert result["status"] == "compensated"
     refund = next(e for e in result["step_log"] if e["node"] == "refund_payment")
     assert (refund["event"], refund["attempts"]) == ("compensated", 2)
-    assert kinds((await rows(thread_id))["order_payments"]) == ["charge", "refund"]
+    assert kinds((await saga_rows(thread_id))["order_payments"]) == ["charge", "refund"]
 
 
 async def test_compensation_that_keeps_failing_waits_and_a_later_resume_completes_it(
@@ -131,7 +122,7 @@ async def test_compensation_that_keeps_failing_waits_and_a_later_resume_complete
         {"step": "schedule_shipping"},
         {"step": "charge_payment", "phase": "compensation", "failures": 3},
     ]
-    model = scripted()
+    model = saga_model()
     stuck = await run_saga(thread_id, model, faults=faults)
     assert stuck.status == "interrupted"
     assert stuck["status"] == "compensation_failed"
@@ -139,7 +130,7 @@ async def test_compensation_that_keeps_failing_waits_and_a_later_resume_complete
     assert stuck.interrupts[0]["kind"] == "compensation_failed"
     assert stuck.interrupts[0]["node"] == "refund_payment"
     assert events(stuck)[-1] == ("refund_payment", "compensation_failed")
-    tables = await rows(thread_id)
+    tables = await saga_rows(thread_id)
     assert kinds(tables["order_payments"]) == ["charge"]
     assert kinds(tables["order_reservations"]) == ["reserve"], "not undone before the refund"
 
@@ -152,18 +143,18 @@ async def test_compensation_that_keeps_failing_waits_and_a_later_resume_complete
         ("refund_payment", "compensated"),
         ("release_reservation", "compensated"),
     ]
-    tables = await rows(thread_id)
+    tables = await saga_rows(thread_id)
     assert kinds(tables["order_payments"]) == ["charge", "refund"]
     assert kinds(tables["order_reservations"]) == ["reserve", "release"]
 
 
 async def test_flagged_order_waits_for_approval_before_charging(thread_id: str) -> None:
-    model = scripted(FLAG)
+    model = saga_model(FLAG)
     paused = await run_saga(thread_id, model)
     assert paused.status == "interrupted"
     assert paused.interrupts[0]["kind"] == "step_approval"
     assert paused.interrupts[0]["step"] == "charge_payment"
-    assert kinds((await rows(thread_id))["order_payments"]) == []
+    assert kinds((await saga_rows(thread_id))["order_payments"]) == []
     done = await mas.aresume(
         thread_id, answer={"approve": True, "note": "known customer"}, model=model
     )
@@ -173,7 +164,7 @@ async def test_flagged_order_waits_for_approval_before_charging(thread_id: str) 
 
 
 async def test_rejected_approval_compensates_the_completed_steps(thread_id: str) -> None:
-    model = scripted()
+    model = saga_model()
     paused = await run_saga(thread_id, model, require_approval=["schedule_shipping"])
     assert paused.interrupts[0]["step"] == "schedule_shipping"
     done = await mas.aresume(thread_id, answer={"approve": False, "note": "fraud"}, model=model)
@@ -184,7 +175,7 @@ async def test_rejected_approval_compensates_the_completed_steps(thread_id: str)
         ("refund_payment", "compensated"),
         ("release_reservation", "compensated"),
     ]
-    tables = await rows(thread_id)
+    tables = await saga_rows(thread_id)
     assert kinds(tables["order_shipments"]) == []
     assert kinds(tables["order_payments"]) == ["charge", "refund"]
 
@@ -204,4 +195,4 @@ async def test_rejected_approval_compensates_the_completed_steps(thread_id: str)
 )
 async def test_bad_input_is_rejected_naming_the_field(bad: dict[str, Any], field: str) -> None:
     with pytest.raises(InputError, match=field):
-        await mas.arun("saga", {"order": order(), **bad}, model=scripted())
+        await mas.arun("saga", {"order": order(), **bad}, model=saga_model())

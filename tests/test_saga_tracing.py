@@ -9,8 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import mas
 from mas.tracing import trace_id_for
-from tests.scripts_saga import order
-from tests.test_saga_graph import scripted
+from tests.support.scripts_saga import order, saga_model
 
 
 async def test_every_step_and_compensation_is_a_span(
@@ -21,7 +20,7 @@ async def test_every_step_and_compensation_is_a_span(
         "backoff_s": 0.0,
         "faults": [{"step": "schedule_shipping"}],
     }
-    result = await mas.arun("saga", data, thread_id=thread_id, model=scripted())
+    result = await mas.arun("saga", data, thread_id=thread_id, model=saga_model())
     assert result["status"] == "compensated"
 
     trace_id = trace_id_for(thread_id, 1)

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 import mas
-from tests.conftest import json_tail, logged_calls, mas_cli, start_mas, subprocess_env
-from tests.scripts_scenarios import SLEEP_SKILL, notebook_model
+from tests.support.processes import json_tail, logged_calls, mas_cli, start_mas, subprocess_env
+from tests.support.scripts_scenarios import SLEEP_SKILL, notebook_model
 
-FACTORY = "factory:tests.scripts_scenarios:notebook_model"
+FACTORY = "factory:tests.support.scripts_scenarios:notebook_model"
 TIMING_KEYS = {
     "elapsed_ms",
     "work_ms",

@@ -18,8 +18,8 @@ from mas.runner import RunEvent
 from mas.views import scenarios as view
 from mas_graphs.graphs import scenarios
 from mas_graphs.nodes.scenarios import growth_class, scaling
-from tests.conftest import logged_calls
-from tests.scripts_scenarios import BATCH_INTERVALS, SLEEP_SKILL, notebook_model
+from tests.support.processes import logged_calls
+from tests.support.scripts_scenarios import BATCH_INTERVALS, SLEEP_SKILL, notebook_model
 
 
 async def run_graph(data: dict[str, Any], **options: Any) -> tuple[dict[str, Any], list[Any]]:

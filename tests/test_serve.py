@@ -14,30 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from tests.conftest import json_tail, mas_cli, subprocess_env
-from tests.factories import encode
-from tests.scripts_mixed import CLASSIFY, mixed_script
-from tests.scripts_saga import order
-from tests.servers import Process, free_port, start_mas_serve
-from tests.test_saga_graph import rows
-
-MODEL = "factory:tests.factories:scripted_from_env"
-KEYS = {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789ab"}
-
-
-def serve_env(work: Path, server_python: Path, **extra: str) -> dict[str, str]:
-    (work / "script.json").write_text(encode(mixed_script()))
-    return subprocess_env(
-        MAS_SERVER_PYTHON=str(server_python),
-        MAS_MODEL=MODEL,
-        MAS_TEST_SCRIPT=str(work / "script.json"),
-        MAS_TEST_CLASSIFY=CLASSIFY,
-        MAS_API_KEYS=json.dumps(KEYS),
-        **extra,
-    )
+from tests.support.processes import json_tail, mas_cli, subprocess_env
+from tests.support.scripts_saga import order, saga_rows
+from tests.support.servers import KEYS, Process, client_of, free_port, serve_env, start_mas_serve
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +29,6 @@ def server(server_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield process
     finally:
         process.stop()
-
-
-def client_of(server: Process, user: str | None) -> LangGraphClient:
-    headers = {"Authorization": f"Bearer {KEYS[user]}"} if user else None
-    return get_client(url=server.url, api_key=None, headers=headers)
 
 
 async def pending(client: LangGraphClient, thread_id: str) -> list[dict[str, Any]]:
@@ -91,7 +67,7 @@ async def test_an_invalid_answer_is_asked_again_then_the_saga_completes(server: 
         thread["thread_id"], "saga", command={"resume": {"approve": True}}
     )
     assert values["status"] == "completed"
-    tables = await rows(thread["thread_id"])
+    tables = await saga_rows(thread["thread_id"])
     assert [len(tables[t]) for t in sorted(tables)] == [1, 1, 1, 1], "effects applied once"
 
 

@@ -17,10 +17,16 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import wait_for
-from tests.servers import Process, free_port, start_mas_serve
-from tests.test_serve import client_of, serve_env
-from tests.test_serve_workers import outcome, reference
+from tests.support.processes import wait_for
+from tests.support.servers import (
+    Process,
+    client_of,
+    free_port,
+    outcome,
+    reference,
+    serve_env,
+    start_mas_serve,
+)
 
 # The engine has loaded and tested the model (about 0.5 s of CPU) and is generating.
 GENERATING_CPU_S = 1.0

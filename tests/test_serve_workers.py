@@ -17,14 +17,17 @@ import psycopg
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-import mas
-from tests.factories import decode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_mixed import any_agent, mixed_script
-from tests.scripts_saga import order
-from tests.servers import Process, free_port, start_mas_serve, start_redis
-from tests.test_saga_graph import rows
-from tests.test_serve import KEYS, serve_env
+from tests.support.scripts_saga import order, saga_rows
+from tests.support.servers import (
+    KEYS,
+    Process,
+    free_port,
+    outcome,
+    reference,
+    serve_env,
+    start_mas_serve,
+    start_redis,
+)
 
 BATCH: list[tuple[str, dict[str, Any]]] = [
     ("supervisor", {"task": "Queue or not?"}),
@@ -42,34 +45,6 @@ LEASES = {
     "WORKER_COUNT": "1",
     "N_JOBS_PER_WORKER": "4",
 }
-
-
-def outcome(pattern: str, values: dict[str, Any]) -> Any:
-    """What must equal an uninterrupted run's (order-free where tasks run in parallel)."""
-    if pattern == "supervisor":
-        results = values["results"]
-        return (
-            values["plan"]["batches"],
-            {n: (r["status"], r["report"]) for n, r in results.items()},
-            {k: values["synthesis"][k] for k in ("summary", "recommendations", "confidence")},
-        )
-    if pattern == "debate":
-        turns = sorted(
-            (t["round"], t["speaker"], t["position"], t["argument"]) for t in values["transcript"]
-        )
-        return turns, values["verdict"]["winner"], values["stopped"]["reason"]
-    return values["status"], [(e["node"], e["event"]) for e in values["step_log"]]
-
-
-async def reference(pattern: str, data: dict[str, Any]) -> tuple[Any, Counter[str]]:
-    """An uninterrupted run's outcome, and the model calls it made per agent."""
-    model = ScriptedChatModel(
-        script={a: decode(e) for a, e in mixed_script().items()}, classify=any_agent
-    )
-    if "order" in data:  # the same order again would be refused: it has a saga already
-        data = {**data, "order": {**data["order"], "order_id": data["order"]["order_id"] + "-ref"}}
-    values = dict(await mas.arun(pattern, data, model=model))
-    return outcome(pattern, values), Counter(model.calls)
 
 
 def claimed_pids(dsn: str) -> Counter[int]:
@@ -171,7 +146,7 @@ async def test_a_killed_server_runs_finish_on_the_other(
                     f"{pattern}: {agent} called {extra} more times than were in flight"
                 )
             if pattern == "saga":
-                tables = await rows(thread_id)
+                tables = await saga_rows(thread_id)
                 assert [len(tables[t]) for t in sorted(tables)] == [1, 1, 1, 1], "effects once"
     finally:
         for server in servers:

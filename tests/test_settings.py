@@ -10,7 +10,7 @@ import pytest
 
 from mas.errors import SettingsError
 from mas.settings import Settings, get_settings, variable
-from tests.conftest import mas_cli, subprocess_env
+from tests.support.processes import mas_cli, subprocess_env
 
 # One unusable value per variable, and the words its error must hold.
 BAD: dict[str, tuple[str, str]] = {

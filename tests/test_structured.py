@@ -9,7 +9,7 @@ import pytest
 
 from mas_graphs.nodes.structured import StructuredOutputError, ask_structured, extract_json
 from mas_graphs.state.supervisor import WorkerReport
-from tests.scripted import ScriptedChatModel
+from tests.support.scripted import ScriptedChatModel
 
 GOOD = json.dumps({"summary": "ok", "findings": [], "confidence": 0.5})
 

@@ -11,8 +11,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from mas_graphs.graphs import supervisor
 from mas_graphs.nodes.supervisor import PlanError, plan_batches
 from mas_graphs.state.supervisor import Plan, PlanStep
-from tests.scripted import ScriptedChatModel
-from tests.scripts_supervisor import TEAM, plan, report, supervisor_script
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_supervisor import TEAM, plan, report, supervisor_script
 
 
 async def run_graph(

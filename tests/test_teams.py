@@ -20,10 +20,10 @@ from mas.errors import InputError
 from mas_graphs.graphs import supervisor
 from mas_graphs.nodes.agents import AgentRequest, register_agent
 from mas_graphs.nodes.debate import DebaterRequest
-from tests.factories import decode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_supervisor import plan, report
-from tests.teams import lead, member, teams_model
+from tests.support.factories import decode
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_supervisor import plan, report
+from tests.support.teams import lead, member, teams_model
 
 TASK = "Should the team move its job queue to PostgreSQL?"
 
@@ -469,7 +469,7 @@ async def test_a_critic_loop_on_the_synthesis_runs_its_rounds() -> None:
 
 async def test_a_registered_agent_can_argue_a_side_of_a_debate() -> None:
     from mas_graphs.graphs import debate
-    from tests.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
+    from tests.support.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
 
     seen: list[DebaterRequest] = []
 
@@ -502,7 +502,7 @@ async def test_a_registered_agent_can_argue_a_side_of_a_debate() -> None:
 
 
 def test_a_registered_debater_brings_its_own_model() -> None:
-    from tests.scripts_debate import STANCES
+    from tests.support.scripts_debate import STANCES
 
     stances = [STANCES[0], STANCES[1] | {"agent": "test-advocate"}]
     with pytest.raises(InputError, match="negative is the registered agent test-advocate"):

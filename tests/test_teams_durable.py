@@ -12,7 +12,8 @@ from typing import Any
 import psycopg
 
 import mas
-from tests.conftest import (
+from tests.support.factories import decode, encode
+from tests.support.processes import (
     json_tail,
     logged_calls,
     mas_cli,
@@ -20,14 +21,13 @@ from tests.conftest import (
     subprocess_env,
     wait_for,
 )
-from tests.factories import decode, encode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_debate import STANCES
-from tests.scripts_mixed import any_agent
-from tests.scripts_supervisor import plan
-from tests.teams import CLASSIFY, member, teams_script
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_debate import STANCES
+from tests.support.scripts_mixed import any_agent
+from tests.support.scripts_supervisor import plan
+from tests.support.teams import CLASSIFY, member, teams_script
 
-MODEL = "factory:tests.factories:scripted_from_env"
+MODEL = "factory:tests.support.factories:scripted_from_env"
 TASK = "Should a five-person team run its own Kafka cluster?"
 # researcher first; then the board, a three-round debate, argues in the researcher's light
 INPUT = {

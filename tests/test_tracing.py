@@ -9,9 +9,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import mas
 from mas.tracing import trace_id_for
-from tests.factories import decode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_supervisor import TEAM, supervisor_script
+from tests.support.factories import decode
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_supervisor import TEAM, supervisor_script
 
 
 def names(spans: list[ReadableSpan]) -> list[str]:

@@ -63,7 +63,7 @@ def build(model: Any, n: int, checkpointer: Any = None) -> Any:
 
 
 async def main(args: argparse.Namespace, result_fd: int) -> None:
-    from tests.scripted import ScriptedChatModel
+    from tests.support.scripted import ScriptedChatModel
 
     model = ScriptedChatModel(
         script={"*": "A worker's report."},

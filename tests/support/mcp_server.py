@@ -1,7 +1,7 @@
 """A small real MCP server for the tests, over stdio or streamable HTTP:
 
-    python -m tests.mcp_server stdio
-    python -m tests.mcp_server http PORT
+    python -m tests.support.mcp_server stdio
+    python -m tests.support.mcp_server http PORT
 
 Every call is appended to `MCP_TEST_LOG` (if set) as JSON with its tool, arguments and
 the idempotency key the client sent in the request's `_meta`, so tests can count calls

@@ -14,10 +14,10 @@ from langchain_core.tools import tool
 DIST_INFO = "mas_graphs_test_plugins-0.1.dist-info"
 ENTRY_POINTS = """\
 [mas_graphs.skills]
-sleep = tests.scripts_scenarios:SleepSkill
+sleep = tests.support.scripts_scenarios:SleepSkill
 
 [mas_graphs.tools]
-shout = tests.plugins:shout
+shout = tests.support.plugins:shout
 """
 
 

@@ -1,4 +1,4 @@
-"""Scripts for the debate's agents (see tests/scripted.py)."""
+"""Scripts for the debate's agents (see tests/support/scripted.py)."""
 
 from __future__ import annotations
 
@@ -85,8 +85,8 @@ def debate_script(**overrides: Any) -> dict[str, Any]:
 
 def notebook_model() -> Any:
     """The deterministic model notebooks/debate.ipynb runs on in the test suite."""
-    from tests.factories import decode
-    from tests.scripted import ScriptedChatModel
+    from tests.support.factories import decode
+    from tests.support.scripted import ScriptedChatModel
 
     return ScriptedChatModel(
         script={agent: decode(entry) for agent, entry in debate_script().items()},

@@ -1,4 +1,4 @@
-"""`python -m tests.saga_pause <mas arguments>`: the `mas` CLI with a crash-test pause
+"""`python -m tests.support.saga_pause <mas arguments>`: the `mas` CLI with a crash-test pause
 installed in Python (a run's input cannot ask for one).
 
 MAS_TEST_PAUSE_AT names the point, `<node>:start` (nothing of the step has happened) or

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.scripted import supervisor_agent
-from tests.scripts_debate import debate_agent, debate_script
-from tests.scripts_saga import saga_agent, saga_script
-from tests.scripts_supervisor import supervisor_script
+from tests.support.scripted import supervisor_agent
+from tests.support.scripts_debate import debate_agent, debate_script
+from tests.support.scripts_saga import saga_agent, saga_script
+from tests.support.scripts_supervisor import supervisor_script
 
-CLASSIFY = "tests.scripts_mixed:any_agent"
+CLASSIFY = "tests.support.scripts_mixed:any_agent"
 
 
 def any_agent(prompt: str) -> str:

@@ -6,8 +6,8 @@ from typing import Any
 
 
 def notebook_model() -> Any:
-    from tests.scripts_supervisor import report
-    from tests.teams import teams_model
+    from tests.support.scripts_supervisor import report
+    from tests.support.teams import teams_model
 
     # the notebook's workers have roles of their own; any of them reports
     model = teams_model(**{"*": report("a worker's finding", 0.7, ("topic", "a claim"))})

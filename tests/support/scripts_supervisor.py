@@ -1,4 +1,4 @@
-"""Scripts for the supervisor's agents (see tests/scripted.py)."""
+"""Scripts for the supervisor's agents (see tests/support/scripted.py)."""
 
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ def supervisor_script(**overrides: Any) -> dict[str, Any]:
 
 def notebook_model() -> Any:
     """The deterministic model notebooks/supervisor.ipynb runs on in the test suite."""
-    from tests.factories import decode
-    from tests.scripted import ScriptedChatModel
+    from tests.support.factories import decode
+    from tests.support.scripted import ScriptedChatModel
 
     script = supervisor_script(
         # the notebook's MCP section: one tool call, then the report

@@ -1,9 +1,16 @@
-"""Scripts for the saga's risk agent (see tests/scripted.py), and sample orders."""
+"""Scripts for the saga's risk agent (see tests/support/scripted.py), and sample orders."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
+
+import psycopg
+
+from mas_graphs.nodes.orders import order_rows
+from tests.support.factories import decode
+from tests.support.scripted import ScriptedChatModel
 
 APPROVE = {"decision": "approve", "reason": "an ordinary order"}
 FLAG = {"decision": "flag", "reason": "an unusually large order"}
@@ -33,13 +40,7 @@ def saga_script(risk: Any = None) -> dict[str, Any]:
 
 def notebook_model() -> Any:
     """The deterministic model notebooks/saga.ipynb runs on in the test suite."""
-    from tests.factories import decode
-    from tests.scripted import ScriptedChatModel
-
-    return ScriptedChatModel(
-        script={agent: decode(entry) for agent, entry in saga_script().items()},
-        classify=saga_agent,
-    )
+    return saga_model()
 
 
 def snapshot(tables: dict[str, list[dict[str, Any]]], thread_id: str) -> dict[str, list[Any]]:
@@ -61,3 +62,14 @@ def snapshot(tables: dict[str, list[dict[str, Any]]], thread_id: str) -> dict[st
         ]
         for table, table_rows in tables.items()
     }
+
+
+def saga_model(risk: Any = None) -> ScriptedChatModel:
+    script = {agent: decode(entry) for agent, entry in saga_script(risk).items()}
+    return ScriptedChatModel(script=script, classify=saga_agent)
+
+
+async def saga_rows(thread_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The saga's rows in its order tables, read from DATABASE_URL."""
+    async with await psycopg.AsyncConnection.connect(os.environ["DATABASE_URL"]) as conn:
+        return await order_rows(conn, thread_id)

@@ -1,5 +1,5 @@
 """Scripts for supervisors with teams: planners that plan whatever team they are given,
-and one classifier for every pattern's agents at any depth (see tests/scripted.py)."""
+and one classifier for every pattern's agents at any depth (see tests/support/scripted.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from tests.factories import decode
-from tests.scripted import ScriptedChatModel
-from tests.scripts_debate import debate_script
-from tests.scripts_mixed import any_agent
-from tests.scripts_supervisor import plan, report, supervisor_script
+from tests.support.factories import decode
+from tests.support.scripted import ScriptedChatModel
+from tests.support.scripts_debate import debate_script
+from tests.support.scripts_mixed import any_agent
+from tests.support.scripts_supervisor import plan, report, supervisor_script
 
-CLASSIFY = "tests.scripts_mixed:any_agent"
+CLASSIFY = "tests.support.scripts_mixed:any_agent"
 
 
 def listed_workers(messages: list[BaseMessage]) -> list[str]:

@@ -7,7 +7,7 @@ MAS_TEST_DELAYS   JSON {agent: seconds} ("*" for every agent)
 MAS_TEST_CALL_LOG path of a file that gets one line per model call (the agent's name)
 MAS_TEST_CALL_TRACE path of a file that gets "start|end AGENT THREAD PID TIME" per call
 MAS_TEST_CLASSIFY "module:function" naming the agent of a system prompt (default: the
-                  supervisor's agents, tests.scripted.supervisor_agent)
+                  supervisor's agents, tests.support.scripted.supervisor_agent)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.scripted import ScriptedChatModel
+from tests.support.scripted import ScriptedChatModel
 
 ERRORS: dict[str, type[Exception]] = {
     "ConnectionError": ConnectionError,
@@ -51,7 +51,7 @@ def encode(script: dict[str, Any]) -> str:
 
 def classifier_from_env() -> Callable[[str], str]:
     module, _, name = os.environ.get(
-        "MAS_TEST_CLASSIFY", "tests.scripted:supervisor_agent"
+        "MAS_TEST_CLASSIFY", "tests.support.scripted:supervisor_agent"
     ).partition(":")
     classify: Callable[[str], str] = getattr(importlib.import_module(module), name)
     return classify
