@@ -5,6 +5,7 @@ library), so a user's project with its own `nodes.py`, `state.py`, `graphs.py` o
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,6 +14,7 @@ from pathlib import Path
 from tests.support.processes import ROOT, subprocess_env
 
 USER_MODULES = ("nodes", "state", "graphs", "checkpoints")
+NOT_SOURCES = (".git", ".venv", "build", "*.egg-info", "__pycache__", "*_cache")
 FOLDERS = "(graphs|nodes|state|checkpoints)"
 # A bare import in code, or in a notebook's JSON source.
 BARE_IMPORT = re.compile(rf'^\s*(from|import) {FOLDERS}(\.| |$)|"from {FOLDERS}[. ]', re.M)
@@ -45,9 +47,12 @@ print(result.status, nodes.OWNER, state.OWNER, graphs.OWNER, checkpoints.OWNER)
 
 
 def test_the_wheel_holds_only_the_namespace_and_the_shell(tmp_path: Path) -> None:
+    # Built from a copy: setuptools writes build/ next to the sources it builds.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(*NOT_SOURCES))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(tmp_path), str(ROOT)],
+         "--wheel-dir", str(tmp_path), str(source)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     (wheel,) = tmp_path.glob("mas_graphs-*.whl")
