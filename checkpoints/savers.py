@@ -31,7 +31,6 @@ from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from mas_graphs.checkpoints.embedded import embedded_dsn
 from mas_graphs.checkpoints.errors import DatabaseUnavailable, LockLostError
 from mas_graphs.checkpoints.locks import LockHolder
 from mas_graphs.checkpoints.schema import LOCK_LOST_SQLSTATE, SETUP_LOCK_KEY, ensure_mas_tables
@@ -45,19 +44,6 @@ CONNECT_TIMEOUT_S = 10.0
 
 # Setup is idempotent but not free; do it once per DSN per process.
 _prepared: set[str] = set()
-
-
-def resolve_dsn(dsn: str | None = None) -> str:
-    """The DSN to use: the argument, else `DATABASE_URL`, else the embedded server."""
-    if dsn:
-        return dsn
-    # Imported here: `mas` imports this module, so a top-level import would be circular.
-    from mas.settings import get_settings
-
-    settings = get_settings()
-    if settings.database_url is not None:
-        return settings.database_url.get_secret_value()
-    return embedded_dsn(settings.data_dir)
 
 
 # A password in a URL (`scheme://user:pw@host`, the user possibly empty, the password
@@ -331,9 +317,8 @@ async def aconnection(
 
 
 @contextmanager
-def open_saver(dsn: str | None = None, *, max_size: int = 10) -> Iterator[PostgresSaver]:
-    """A set-up `PostgresSaver` on a pool; the pool closes when the block exits."""
-    url = resolve_dsn(dsn)
+def open_saver(url: str, *, max_size: int = 10) -> Iterator[PostgresSaver]:
+    """A set-up `PostgresSaver` on a pool for `url`; the pool closes when the block exits."""
     check_reachable(url)
     pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
         url, min_size=1, max_size=max_size, kwargs=CONNECTION_KWARGS, open=False
@@ -351,10 +336,10 @@ def open_saver(dsn: str | None = None, *, max_size: int = 10) -> Iterator[Postgr
 
 @asynccontextmanager
 async def open_async_saver(
-    dsn: str | None = None, *, max_size: int = 10
+    url: str, *, max_size: int = 10
 ) -> AsyncIterator[GuardedAsyncPostgresSaver]:
-    """A set-up `AsyncPostgresSaver` on an async pool shared by every graph run on it."""
-    url = resolve_dsn(dsn)
+    """A set-up `AsyncPostgresSaver` for `url`, on an async pool shared by every graph run
+    on it."""
     await asyncio.to_thread(check_reachable, url)
     pool: AsyncConnectionPool[psycopg.AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
         url, min_size=1, max_size=max_size, kwargs=CONNECTION_KWARGS, open=False

@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mas import remote, runner
+from mas.database import resolve_dsn
 from mas.errors import InputError, MasError, UnknownThreadError
 from mas.patterns import delta_channels, get_pattern, known_patterns
 from mas.runner import RunEvent, RunResult
@@ -40,7 +41,7 @@ from mas.views import progress_view, render_result
 from mas_graphs.checkpoints.admin import delete_thread, get_thread, list_threads, prune_thread
 from mas_graphs.checkpoints.errors import CheckpointError
 from mas_graphs.checkpoints.locks import thread_lock
-from mas_graphs.checkpoints.savers import connection, open_saver, resolve_dsn
+from mas_graphs.checkpoints.savers import connection, open_saver
 
 # A CLI speaks in one-line errors; library warnings (e.g. a pool retrying a dead
 # server) would bury them.
@@ -328,7 +329,7 @@ def resume(
             result = with_progress(thread_id, follow, as_json=as_json)
             report(outcome[0], result, as_json)
             return
-        with open_saver(dsn) as saver, connection(saver) as conn:
+        with open_saver(resolve_dsn(dsn)) as saver, connection(saver) as conn:
             record = get_thread(conn, thread_id)
         if record is None:
             raise UnknownThreadError(thread_id)
@@ -355,7 +356,7 @@ def threads(
         if (server := remote_server(ctx)) is not None:
             records = remote.threads(server, limit=limit)
         else:
-            with open_saver(dsn) as saver, connection(saver) as conn:
+            with open_saver(resolve_dsn(dsn)) as saver, connection(saver) as conn:
                 records = list_threads(conn, limit=limit)
     if as_json:
         rows = [{**dataclasses.asdict(r), "updated_at": r.updated_at.isoformat()} for r in records]
@@ -386,7 +387,7 @@ def threads(
 
 def local_state(thread_id: str, *, history: bool, dsn: str | None) -> dict[str, Any]:
     """A thread's state from the database, as `mas show --json` prints it."""
-    with open_saver(dsn) as saver:
+    with open_saver(resolve_dsn(dsn)) as saver:
         with connection(saver) as conn:
             record = get_thread(conn, thread_id)
         if record is None:
@@ -545,11 +546,11 @@ def tools() -> None:
 @app.command()
 def delete(thread_id: str, dsn: DsnOption = None) -> None:
     """Delete a thread and all its checkpoints."""
-    with clear_errors(), open_saver(dsn) as saver:
+    with clear_errors(), open_saver(url := resolve_dsn(dsn)) as saver:
         with connection(saver) as conn:
             if get_thread(conn, thread_id) is None:
                 raise UnknownThreadError(thread_id)
-        with thread_lock(resolve_dsn(dsn), thread_id), connection(saver) as conn:
+        with thread_lock(url, thread_id), connection(saver) as conn:
             delete_thread(conn, thread_id)
     console.print(f"deleted {thread_id}")
 
@@ -561,10 +562,10 @@ def prune(
     dsn: DsnOption = None,
 ) -> None:
     """Delete all but the newest KEEP checkpoints of a thread."""
-    with clear_errors(), open_saver(dsn) as saver:
+    with clear_errors(), open_saver(url := resolve_dsn(dsn)) as saver:
         with connection(saver) as conn:
             if get_thread(conn, thread_id) is None:
                 raise UnknownThreadError(thread_id)
-        with thread_lock(resolve_dsn(dsn), thread_id), connection(saver) as conn:
+        with thread_lock(url, thread_id), connection(saver) as conn:
             removed = prune_thread(conn, thread_id, keep=keep, delta_channels=delta_channels())
     console.print(f"pruned {removed} checkpoints of {thread_id}, kept the newest {keep}")

@@ -27,6 +27,7 @@ from langgraph.types import Command
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mas.blocking import run_to_end
+from mas.database import resolve_dsn
 from mas.errors import (
     InputError,
     ModelSpecError,
@@ -51,7 +52,7 @@ from mas_graphs.checkpoints.admin import (
 )
 from mas_graphs.checkpoints.errors import LockLostError
 from mas_graphs.checkpoints.locks import ThreadLocks
-from mas_graphs.checkpoints.savers import aconnection, open_async_saver, resolve_dsn
+from mas_graphs.checkpoints.savers import aconnection, open_async_saver
 from mas_graphs.nodes.context import AgentContext
 
 T = TypeVar("T")

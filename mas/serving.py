@@ -25,11 +25,12 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph.state import CompiledStateGraph
 from psycopg_pool import AsyncConnectionPool
 
+from mas.database import resolve_dsn
 from mas.models import make_model, model_from_input
 from mas.patterns import get_pattern
 from mas.settings import get_settings
 from mas.tools import aload_tools
-from mas_graphs.checkpoints.savers import CONNECTION_KWARGS, resolve_dsn
+from mas_graphs.checkpoints.savers import CONNECTION_KWARGS
 from mas_graphs.nodes.context import AgentContext
 
 _graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]] = {}

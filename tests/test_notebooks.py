@@ -1,7 +1,7 @@
 """Every notebook in notebooks/ runs top to bottom against this session's database.
 
 Notebook `notebooks/<pattern>.ipynb` runs with
-`MAS_MODEL=factory:tests.scripts_<pattern>:notebook_model`, a deterministic model,
+`MAS_MODEL=factory:tests.support.scripts_<pattern>:notebook_model`, a deterministic model,
 so the test checks the notebook's code rather than a model's mood, and that each
 notebook draws at least one picture.
 """
@@ -22,7 +22,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MAS_MODEL", f"factory:tests.scripts_{path.stem}:notebook_model")
+    monkeypatch.setenv("MAS_MODEL", f"factory:tests.support.scripts_{path.stem}:notebook_model")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     notebook = nbformat.read(path, as_version=4)
     # execute() raises CellExecutionError, naming the cell, if any cell fails.

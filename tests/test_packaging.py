@@ -97,3 +97,16 @@ def test_tests_benchmarks_and_scripts_share_a_support_package_not_test_modules()
         str(path.relative_to(ROOT)) for path in sources if library_use.search(path.read_text())
     ]
     assert offenders == []
+
+
+def test_the_library_imports_nothing_from_the_shell() -> None:
+    """Data flows one way: the shell (`mas`: settings, models, runner, CLI) builds on the
+    library, and the library (savers included) takes what it needs as arguments."""
+    shell = re.compile(r"^\s*(from|import) mas(\.| |$)", re.M)
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("graphs", "nodes", "state", "checkpoints")
+        for path in (ROOT / folder).glob("*.py")
+        if shell.search(path.read_text())
+    ]
+    assert offenders == []
