@@ -1,11 +1,8 @@
 """Thread administration: the run registry, listing, deletion and pruning.
 
-Two kinds of thread share the database. Threads run by `mas` (the runner) are in its
-registry, `mas_threads`; threads run by the Agent Protocol server (`mas serve`, Aegra)
-are in the server's `thread` table, and for those the server's status is the one
-source of truth: it leases each run to one worker and runs it again if that worker
-dies, which our registry could only guess at. A thread is one kind or the other,
-never both (the runner refuses to resume a served thread).
+Threads run by `mas` (the runner) are in its registry, `mas_threads`. Threads run by
+the Agent Protocol server live in the server's own tables, which this package does not
+read (`mas/threads.py` lists both kinds).
 
 Listing reads the run registry (`mas_threads`) together with the newest
 checkpoint of each thread and the advisory locks currently held, so a thread is
@@ -192,48 +189,6 @@ def _params(thread_id: str | None = None, limit: int = 1000) -> dict[str, Any]:
     return {"thread_id": thread_id, "limit": limit}
 
 
-# The server's threads that ran one of the graphs (a thread never run has no graph yet),
-# with the server's status, the last run's error, and the newest checkpoint's step.
-SERVED_SQL = """
-SELECT t.thread_id, t.metadata_json ->> 'graph_id' AS pattern, t.metadata_json ->> 'owner' AS owner,
-       CASE t.status WHEN 'busy' THEN 'running' WHEN 'interrupted' THEN 'interrupted'
-                     WHEN 'error' THEN 'failed' ELSE 'done' END AS status,
-       (SELECT r.error_message FROM runs r WHERE r.thread_id = t.thread_id
-        ORDER BY r.created_at DESC LIMIT 1) AS error,
-       (SELECT count(*) FROM runs r WHERE r.thread_id = t.thread_id)::int AS runs,
-       (SELECT (c.metadata ->> 'step')::int FROM checkpoints c
-        WHERE c.thread_id = t.thread_id AND c.checkpoint_ns = ''
-        ORDER BY c.checkpoint_id DESC LIMIT 1) AS last_step,
-       t.updated_at
-FROM thread t
-WHERE t.metadata_json ->> 'graph_id' IS NOT NULL
-  AND (%(thread_id)s::text IS NULL OR t.thread_id = %(thread_id)s::text)
-ORDER BY t.updated_at DESC
-LIMIT %(limit)s
-"""
-SERVER_TABLES_SQL = "SELECT to_regclass('public.thread') IS NOT NULL AS present"
-
-
-def _served(row: dict[str, Any]) -> ThreadRecord:
-    return ThreadRecord(
-        thread_id=row["thread_id"],
-        pattern=row["pattern"],
-        model_spec=None,
-        options={},
-        status=row["status"],
-        error=row["error"],
-        runs=row["runs"],
-        last_step=row["last_step"],
-        updated_at=row["updated_at"],
-        served_by="server",
-        owner=row["owner"],
-    )
-
-
-def _newest(records: list[ThreadRecord], limit: int) -> list[ThreadRecord]:
-    return sorted(records, key=lambda r: r.updated_at, reverse=True)[:limit]
-
-
 # --- async: what the runner needs ------------------------------------------------
 
 
@@ -282,39 +237,24 @@ async def arecord_run_end(
 
 
 async def aget_thread(conn: AsyncConnection[Any], thread_id: str) -> ThreadRecord | None:
+    """A thread the runner ran, or None."""
     cur = await conn.execute(THREADS_SQL, _params(thread_id, 1))
     row = await cur.fetchone()
-    if row:
-        return _record(row)
-    present = await (await conn.execute(SERVER_TABLES_SQL)).fetchone()
-    if not present or not present["present"]:
-        return None
-    served = await (await conn.execute(SERVED_SQL, _params(thread_id, 1))).fetchone()
-    return _served(served) if served else None
+    return _record(row) if row else None
 
 
 # --- sync: what the CLI's admin commands need ------------------------------------
 
 
-def _served_threads(conn: Connection[Any], thread_id: str | None, limit: int) -> list[ThreadRecord]:
-    present = conn.execute(SERVER_TABLES_SQL).fetchone()
-    if not present or not present["present"]:
-        return []
-    return [_served(row) for row in conn.execute(SERVED_SQL, _params(thread_id, limit))]
-
-
 def list_threads(conn: Connection[Any], *, limit: int = 1000) -> list[ThreadRecord]:
-    """Newest first, the runner's and the server's: id, pattern, status, last step, time."""
-    own = [_record(row) for row in conn.execute(THREADS_SQL, _params(limit=limit))]
-    return _newest(own + _served_threads(conn, None, limit), limit)
+    """Newest first, the runner's threads: id, pattern, status, last step, time."""
+    return [_record(row) for row in conn.execute(THREADS_SQL, _params(limit=limit))]
 
 
 def get_thread(conn: Connection[Any], thread_id: str) -> ThreadRecord | None:
+    """A thread the runner ran, or None."""
     row = conn.execute(THREADS_SQL, _params(thread_id, 1)).fetchone()
-    if row:
-        return _record(row)
-    served = _served_threads(conn, thread_id, 1)
-    return served[0] if served else None
+    return _record(row) if row else None
 
 
 def delete_thread(conn: Connection[Any], thread_id: str) -> None:

@@ -36,9 +36,10 @@ from mas.serve import (
     server_python,
 )
 from mas.settings import HTTP_URL, get_settings
+from mas.threads import get_thread, list_threads
 from mas.tools import configured_servers, load_tools, registered_tools
 from mas.views import progress_view, render_result
-from mas_graphs.checkpoints.admin import delete_thread, get_thread, list_threads, prune_thread
+from mas_graphs.checkpoints.admin import delete_thread, prune_thread
 from mas_graphs.checkpoints.errors import CheckpointError
 from mas_graphs.checkpoints.locks import thread_lock
 from mas_graphs.checkpoints.savers import connection, open_saver

@@ -42,14 +42,10 @@ from mas.models import make_model, model_from_input, ollama_unreachable, stored_
 from mas.patterns import Pattern, get_pattern
 from mas.secrets import redact
 from mas.settings import Settings, get_settings
+from mas.threads import aget_thread
 from mas.tools import aload_tools, load_tools
 from mas.tracing import run_trace
-from mas_graphs.checkpoints.admin import (
-    aclaim_thread,
-    aget_thread,
-    arecord_run_end,
-    arecord_run_start,
-)
+from mas_graphs.checkpoints.admin import aclaim_thread, arecord_run_end, arecord_run_start
 from mas_graphs.checkpoints.errors import LockLostError
 from mas_graphs.checkpoints.locks import ThreadLocks
 from mas_graphs.checkpoints.savers import aconnection, open_async_saver
