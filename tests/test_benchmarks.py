@@ -8,25 +8,15 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import subprocess_env
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.processes import python
 
 
 def run_python(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = python(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 

@@ -6,7 +6,6 @@ covers each field once more with row counts and `sys.modules` checks."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +22,7 @@ from mas_graphs.nodes.registry import Registry, UnknownNameError
 from mas_graphs.nodes.skills import SKILLS, as_skill
 from mas_graphs.nodes.tools import TOOLS
 from tests.support.factories import decode
-from tests.support.processes import ROOT, mas_cli, subprocess_env
+from tests.support.processes import mas_cli, python
 from tests.support.scripted import ScriptedChatModel, supervisor_agent
 from tests.support.scripts_debate import QUESTION, STANCES, debate_agent, debate_script
 from tests.support.scripts_supervisor import TEAM, supervisor_script
@@ -64,14 +63,7 @@ def test_cli_refuses_a_skill_named_as_a_module_without_importing_it() -> None:
         "except SystemExit as exit:\n"
         "    print('exit', exit.code, 'antigravity' in sys.modules, 'webbrowser' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = python("-c", probe, timeout=120)
     assert result.stdout.strip().splitlines()[-1] == "exit 1 False False", result
     assert "skill: unknown skill 'antigravity:x'; registered: " in result.stderr
 

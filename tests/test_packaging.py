@@ -11,7 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.support.processes import ROOT, subprocess_env
+from tests.support.processes import ROOT, python
 
 USER_MODULES = ("nodes", "state", "graphs", "checkpoints")
 NOT_SOURCES = (".git", ".venv", "build", "*.egg-info", "__pycache__", "*_cache")
@@ -32,14 +32,7 @@ result = mas.run(
 import checkpoints, graphs, nodes, state
 print(result.status, nodes.OWNER, state.OWNER, graphs.OWNER, checkpoints.OWNER)
 """
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = python("-c", code, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split("\n")[-2] == (
         "done the user: nodes the user: state the user: graphs the user: checkpoints"

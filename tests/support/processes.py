@@ -24,18 +24,25 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def mas_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+def python(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """Run the `mas` CLI in a new process, the way a user would."""
+    """This interpreter run with `args` in a new process, its output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "mas", *args],
-        cwd=ROOT,
+        [sys.executable, *args],
+        cwd=cwd,
         env=env or subprocess_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def mas_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the `mas` CLI in a new process, the way a user would."""
+    return python("-m", "mas", *args, env=env, timeout=timeout)
 
 
 def start_mas(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
