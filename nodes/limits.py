@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 
-DEFAULT_MAX_PARALLEL = 8
+from mas_graphs.state.common import DEFAULT_MAX_PARALLEL
 
 
 class CallLimiter:

@@ -30,13 +30,13 @@ from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mas_graphs.nodes.tools import TOOLS, register_tool
+from mas_graphs.state.common import PART_NAME
 
 if TYPE_CHECKING:  # the MCP SDK takes 0.4 s to import: only runs that use MCP pay it
     from mcp import ClientSession, types
 
 logger = logging.getLogger(__name__)
 
-SERVER_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 # Why each configured server's tools are missing, for the errors that name them.
 SERVERS_DOWN: dict[str, str] = {}
 
@@ -70,7 +70,7 @@ class McpServers(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    servers: dict[Annotated[str, StringConstraints(pattern=SERVER_NAME)], Server] = Field(
+    servers: dict[Annotated[str, StringConstraints(pattern=PART_NAME)], Server] = Field(
         default_factory=dict
     )
 

@@ -39,7 +39,7 @@ from mas_graphs.nodes.mcp import unavailable
 from mas_graphs.nodes.scenarios import check_skill
 from mas_graphs.nodes.structured import StructuredOutputError, ask_agent, cut_at_word
 from mas_graphs.nodes.tools import TOOLS
-from mas_graphs.state.common import CallUsage
+from mas_graphs.state.common import DEFAULT_MAX_PARALLEL, CallUsage
 from mas_graphs.state.debate import DebateInput
 from mas_graphs.state.scenarios import ScenariosInput
 from mas_graphs.state.supervisor import (
@@ -305,7 +305,7 @@ def dispatch_batch(
                 failed_with=None,
                 guidance=guidance,
                 on_failure="replan" if replan else "fallback",
-                max_parallel=state.get("max_parallel", 8),
+                max_parallel=state.get("max_parallel", DEFAULT_MAX_PARALLEL),
             ),
         )
         for name in batches[index]
@@ -698,7 +698,7 @@ def route_conflicts(state: SupervisorState) -> list[Send] | Literal["synthesize"
                 conflict=conflict,
                 reports={w: reports[w] for w in conflict["workers"]},
                 conflict_gap=state.get("conflict_gap", 0.25),
-                max_parallel=state.get("max_parallel", 8),
+                max_parallel=state.get("max_parallel", DEFAULT_MAX_PARALLEL),
             ),
         )
         for conflict in conflicts

@@ -116,9 +116,13 @@ def usage_totals(usage: list[CallUsage]) -> dict[str, UsageTotal]:
 # a name the operator registered. Never code (`factory:`) and never a file (`llamacpp:`
 # with a path): those come only from the environment or the Python API.
 OLLAMA_CHOICE = re.compile(r"^ollama:[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}$")
-MODEL_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
-# A registered agent's name (nodes/agents.py), as a run's input gives it.
+# A name something is registered under (a model, an agent), as a run's input gives it.
 AGENT_NAME = r"^[a-z][a-z0-9_.-]{0,63}$"
+MODEL_NAME = re.compile(AGENT_NAME)
+# A name the input gives to one of its own parts: a worker, a debater, a tool server.
+PART_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
+# Model calls in flight at once across a run and its teams, unless the input says.
+DEFAULT_MAX_PARALLEL = 8
 EMBEDDED_CHOICE = "llamacpp"
 
 

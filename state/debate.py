@@ -20,6 +20,7 @@ from typing_extensions import TypedDict
 from mas_graphs.state.common import (
     AGENT_NAME,
     INPUT_NAMES,
+    PART_NAME,
     CallUsage,
     ModelChoice,
     UsageTotal,
@@ -27,7 +28,6 @@ from mas_graphs.state.common import (
     growing,
 )
 
-DEBATER_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 MAX_QUESTION_CHARS = 20_000
 MIN_DEBATERS, MAX_DEBATERS = 2, 6
 MAX_ROUNDS = 6
@@ -56,7 +56,7 @@ class DebaterSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=DEBATER_NAME, description="Identifier, e.g. 'affirmative'.")
+    name: str = Field(pattern=PART_NAME, description="Identifier, e.g. 'affirmative'.")
     stance: str = Field(min_length=1, max_length=4_000, description="What this debater argues.")
     agent: str | None = Field(
         default=None, pattern=AGENT_NAME, description="A registered agent argues this side."

@@ -20,7 +20,9 @@ from typing_extensions import TypedDict
 
 from mas_graphs.state.common import (
     AGENT_NAME,
+    DEFAULT_MAX_PARALLEL,
     INPUT_NAMES,
+    PART_NAME,
     CallUsage,
     ModelChoice,
     at_least,
@@ -30,7 +32,6 @@ from mas_graphs.state.common import (
 from mas_graphs.state.debate import DebateInput, DebateOptions
 from mas_graphs.state.scenarios import ScenariosInput, ScenariosOptions
 
-WORKER_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 MAX_TASK_CHARS = 20_000
 # Workers per supervisor: the operator's setting (MAS_MAX_WORKERS, passed as validation
 # context) caps them, by default at 16; MAX_WORKERS bounds the setting and the schemas.
@@ -39,7 +40,6 @@ MAX_WORKERS = 1_000
 DEFAULT_MAX_STEPS = 10
 MAX_STEPS = 25
 MAX_REVISE_ROUNDS = 3
-DEFAULT_MAX_PARALLEL = 8
 MAX_PARALLEL = 64
 MAX_DEPTH = 4
 MAX_AGENTS = 4 * MAX_WORKERS  # bounded in practice by MAS_MAX_WORKERS per supervisor
@@ -63,7 +63,7 @@ class WorkerSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=WORKER_NAME, description="Identifier, e.g. 'researcher'.")
+    name: str = Field(pattern=PART_NAME, description="Identifier, e.g. 'researcher'.")
     role: str = Field(
         default="",
         max_length=4_000,
