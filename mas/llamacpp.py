@@ -124,7 +124,7 @@ def stop_process(process: subprocess.Popen[str]) -> None:
 
 
 class Engine:
-    """One engine process and the thread that reads its replies."""
+    """One engine process, and the threads that read its replies and its stderr."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
