@@ -13,7 +13,7 @@ import asyncio
 import time
 
 import mas  # noqa: F401  (imported first: checkpoints.savers and mas import each other)
-from benchmarks import checkpoints, overhead, parallel, resume, scale
+from benchmarks import checkpoints, embedded, overhead, parallel, resume, scale
 from benchmarks.common import benchmark_dsn, console
 
 
@@ -25,6 +25,7 @@ async def main(quick: bool) -> None:
         ("checkpoints", checkpoints.main(7 if quick else 20)),
         ("scale", scale.main(quick)),
         ("resume", resume.main(3 if quick else 5)),
+        ("embedded", asyncio.to_thread(embedded.main, 2 if quick else 5, 128)),
     ]
     for name, coroutine in steps:
         started = time.perf_counter()
