@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = "factory:scripts.fault_campaign:task_logging_model"
+MODEL = "factory:tests.support.factories:scripted_from_env"
 SLEEP_SKILL = "sleep"  # the tests' plugin skill (tests/support/plugins.py)
 # A file the bad-input matrix's saga case names; it must never be written.
 PAUSE_MARKER = str(Path(tempfile.gettempdir()) / "mas-input-must-not-write-this")
@@ -128,40 +128,6 @@ def subjects() -> dict[str, Subject]:
             ("risk_checker",),
         ),
     }
-
-
-def task_logging_model() -> Any:
-    """The scripted test model (tests/support/factories.py), also logging which LangGraph task
-    (top-level task id) made each call, to MAS_TEST_TASK_LOG."""
-    from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
-    from langchain_core.messages import BaseMessage
-    from langchain_core.outputs import ChatResult
-
-    from tests.support.factories import scripted_from_env
-    from tests.support.scripted import ScriptedChatModel
-
-    class TaskLoggingModel(ScriptedChatModel):
-        async def _agenerate(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: AsyncCallbackManagerForLLMRun | None = None,
-            **kwargs: Any,
-        ) -> ChatResult:
-            metadata = (run_manager.metadata or {}) if run_manager else {}
-            namespace = str(metadata.get("langgraph_checkpoint_ns", ""))
-            task_id = namespace.split("|")[0].partition(":")[2]
-            # Logged (and fsynced) before the call, so calls cut short by a kill count too.
-            with Path(os.environ["MAS_TEST_TASK_LOG"]).open("a") as log:  # noqa: ASYNC230
-                log.write(f"{self._agent(messages)} {task_id}\n")
-                log.flush()
-                os.fsync(log.fileno())
-            return await super()._agenerate(messages, stop, run_manager, **kwargs)
-
-    base = scripted_from_env()
-    return TaskLoggingModel(
-        script=base.script, classify=base.classify, delays=base.delays, log_path=base.log_path
-    )
 
 
 # --- the child process ---------------------------------------------------------------------
@@ -329,7 +295,7 @@ class Workdir:
             "MAS_TEST_DELAYS": json.dumps(self.subject.delays),
             "MAS_TEST_CALL_LOG": str(self.path / f"{name}.calls"),
             "MAS_TEST_SKILL_LOG": str(self.path / f"{name}.items"),
-            "MAS_TEST_TASK_LOG": str(self.path / f"{name}.tasks"),
+            "MAS_TEST_CALL_TRACE": str(self.path / f"{name}.trace"),
             "MAS_POOL_SIZE": "3",
         }
 
@@ -461,10 +427,12 @@ def trial(work: Workdir, reference: Reference, rng: random.Random, index: int) -
         # Model calls made by a task whose writes were saved before this process began:
         # a finished node's effect happening twice. (LangGraph announces such tasks again
         # on resume but reuses their saved writes; only a call proves a re-execution.)
-        task_calls = lines(work.path / f"{name}.tasks")
-        for entry in task_calls[calls_seen:]:
-            agent, _, task_id = entry.partition(" ")
-            if task_id and task_id in saved_before:
+        # Each call's start in the model's trace: "start AGENT THREAD PID TIME TASK".
+        task_calls = [
+            line.split() for line in lines(work.path / f"{name}.trace") if line.startswith("start")
+        ]
+        for _, agent, _, _, _, task_id in task_calls[calls_seen:]:
+            if task_id != "-" and task_id in saved_before:
                 out.duplicated += 1
                 out.notes.append(f"{thread_id}: {agent} called again by finished task {task_id}")
         calls_seen = len(task_calls)

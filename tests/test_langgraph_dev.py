@@ -6,15 +6,11 @@ the API, and a valid one completes the run."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
@@ -24,29 +20,9 @@ from tests.support.processes import ROOT, subprocess_env
 from tests.support.scripts_mixed import CLASSIFY, mixed_script
 from tests.support.scripts_saga import order, saga_rows
 from tests.support.scripts_supervisor import TEAM
+from tests.support.servers import free_port, wait_until
 
 MODEL = "factory:tests.support.factories:scripted_from_env"
-START_TIMEOUT_S = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until_up(url: str, process: subprocess.Popen[str], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited:\n{log.read_text()[-3_000:]}")
-        try:
-            if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise AssertionError(f"the server did not come up:\n{log.read_text()[-3_000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +56,7 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory, pg_dsn: str) -> Iterato
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(url, process, log)
+        wait_until(f"{url}/ok", process, log)
         yield url
     finally:
         process.terminate()

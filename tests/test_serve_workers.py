@@ -61,7 +61,7 @@ Call = tuple[str, str, str, int, float]  # event, agent, thread, pid, time
 
 def trace(path: Path) -> list[Call]:
     lines = path.read_text().splitlines() if path.exists() else []
-    return [(e, a, t, int(p), float(w)) for e, a, t, p, w in (line.split() for line in lines)]
+    return [(e, a, t, int(p), float(w)) for e, a, t, p, w, _ in (line.split() for line in lines)]
 
 
 def open_calls(calls: list[Call], pids: set[int]) -> Counter[tuple[str, str]]:

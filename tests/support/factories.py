@@ -5,7 +5,7 @@ MAS_TEST_SCRIPT   path of a JSON script: {agent: reply | [replies]}, where a rep
                   {"raise": "ConnectionError" | "ValueError", "message": "..."}
 MAS_TEST_DELAYS   JSON {agent: seconds} ("*" for every agent)
 MAS_TEST_CALL_LOG path of a file that gets one line per model call (the agent's name)
-MAS_TEST_CALL_TRACE path of a file that gets "start|end AGENT THREAD PID TIME" per call
+MAS_TEST_CALL_TRACE path of a file that gets "start|end AGENT THREAD PID TIME TASK" per call
 MAS_TEST_CLASSIFY "module:function" naming the agent of a system prompt (default: the
                   supervisor's agents, tests.support.scripted.supervisor_agent)
 """

@@ -105,10 +105,15 @@ class ScriptedChatModel(BaseChatModel):
                 os.fsync(log.fileno())
 
     def _trace(self, event: str, agent: str, metadata: dict[str, Any]) -> None:
+        """One line per call start and end, fsynced, so calls cut short by a kill count:
+        the agent, its thread, this process, the time, and the top-level LangGraph task
+        that made the call (a task whose writes were saved must not call again)."""
         if self.trace_path:
             with Path(self.trace_path).open("a") as log:
                 thread = metadata.get("thread_id", "-")
-                log.write(f"{event} {agent} {thread} {os.getpid()} {time.time():.3f}\n")
+                namespace = str(metadata.get("langgraph_checkpoint_ns", ""))
+                task = namespace.split("|")[0].partition(":")[2] or "-"
+                log.write(f"{event} {agent} {thread} {os.getpid()} {time.time():.3f} {task}\n")
                 log.flush()
                 os.fsync(log.fileno())
 
