@@ -31,6 +31,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer, RetryPolicy
 
+from mas_graphs.graphs.views.debate import VIEW
 from mas_graphs.nodes.context import AgentContext, graph_defaults, with_default_context
 from mas_graphs.nodes.debate import (
     after_decision,
@@ -43,6 +44,8 @@ from mas_graphs.nodes.debate import (
     conclude,
     confidence_gate,
     count_votes,
+    debate_agents,
+    debate_report,
     debater_failed,
     decision_answer,
     human_decision,
@@ -53,29 +56,25 @@ from mas_graphs.nodes.debate import (
 )
 from mas_graphs.state.common import ModelPick
 from mas_graphs.state.debate import DebateInput, DebateOptions, DebateState
-
-NAME = "debate"
+from mas_graphs.state.pattern import PatternSpec, TeamRole
 
 
 def build(
+    options: DebateOptions = DebateOptions(),
     *,
     checkpointer: Checkpointer = None,
     model: BaseChatModel | None = None,
     defaults: AgentContext | None = None,
-    debater_timeout_s: float = 300.0,
-    agent_timeout_s: float = 600.0,
-    max_attempts: int = 2,
-    backoff_s: float = 1.0,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Compile the debate graph.
+    """Compile the debate graph with `options` (timeouts and retries, see `DebateOptions`).
 
-    `model` (or `context=AgentContext(...)` at invoke time) supplies the chat model;
-    `debater_timeout_s` caps one debater's (or baseline's) attempt, `agent_timeout_s` the
-    gate's and judge's; `max_attempts` counts attempts per call, `backoff_s` is the first
-    retry delay.
+    `model` (or `context=AgentContext(...)` at invoke time) supplies the chat model.
     """
     default = graph_defaults(model, defaults)
-    retry = RetryPolicy(max_attempts=max_attempts, initial_interval=backoff_s, jitter=False)
+    retry = RetryPolicy(
+        max_attempts=options.max_attempts, initial_interval=options.backoff_s, jitter=False
+    )
+    debater_timeout_s, agent_timeout_s = options.debater_timeout_s, options.agent_timeout_s
 
     builder = StateGraph(
         DebateState,
@@ -133,7 +132,7 @@ def build(
     builder.add_conditional_edges("human_decision", after_decision, ["run_baseline", "conclude"])
     builder.add_edge("run_baseline", "conclude")
     builder.add_edge("conclude", END)
-    return builder.compile(checkpointer=checkpointer, name=NAME)
+    return builder.compile(checkpointer=checkpointer, name="debate")
 
 
 def model_picks(values: dict[str, Any]) -> list[ModelPick]:
@@ -147,8 +146,17 @@ def model_picks(values: dict[str, Any]) -> list[ModelPick]:
     return picks
 
 
-check_input = check_debaters
-Input = DebateInput
-Options = DebateOptions
-ANSWERS = {"debate_decision": decision_answer}
+PATTERN = PatternSpec(
+    name="debate",
+    description="Debaters argue a proposition (or answer a question) in rounds; a judge, "
+    "a vote or a person decides.",
+    input=DebateInput,
+    options=DebateOptions,
+    build=build,
+    check=check_debaters,
+    answers={"debate_decision": decision_answer},
+    model_picks=model_picks,
+    team=TeamRole(report=debate_report, agents=debate_agents, task_field="question"),
+    view=VIEW,
+)
 graph = build()

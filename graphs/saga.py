@@ -56,6 +56,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
+from mas_graphs.graphs.views.saga import VIEW
 from mas_graphs.nodes.context import AgentContext, graph_defaults, with_default_context
 from mas_graphs.nodes.orders import order_saga
 from mas_graphs.nodes.saga import (
@@ -78,6 +79,7 @@ from mas_graphs.nodes.saga import (
     prepare_node,
     request_node,
 )
+from mas_graphs.state.pattern import PatternSpec
 from mas_graphs.state.saga import SagaInput, SagaOptions, SagaState
 
 NAME = "saga"
@@ -167,33 +169,37 @@ def build_saga(
 
 
 def build(
+    options: SagaOptions = SagaOptions(),
     *,
     checkpointer: Checkpointer = None,
     model: BaseChatModel | None = None,
     defaults: AgentContext | None = None,
-    max_attempts: int = 3,
-    backoff_s: float = 0.5,
-    step_timeout_s: float = 30.0,
-    agent_timeout_s: float = 300.0,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Compile the order-fulfilment saga.
+    """Compile the order-fulfilment saga with `options` (retries and timeouts of its
+    steps, see `SagaOptions`).
 
     `model` (or `context=AgentContext(...)` at invoke time) supplies the risk agent's
-    chat model; the context's `db` pool is where the order rows go. `max_attempts`
-    counts attempts per action and compensation, `backoff_s` is the first retry
-    delay, `step_timeout_s` / `agent_timeout_s` cap one attempt of a step / of the
-    risk agent.
+    chat model; the context's `db` pool is where the order rows go.
     """
     saga = order_saga(
-        max_attempts=max_attempts,
-        backoff_s=backoff_s,
-        step_timeout_s=step_timeout_s,
-        agent_timeout_s=agent_timeout_s,
+        max_attempts=options.max_attempts,
+        backoff_s=options.backoff_s,
+        step_timeout_s=options.step_timeout_s,
+        agent_timeout_s=options.agent_timeout_s,
     )
     return build_saga(saga, checkpointer=checkpointer, model=model, defaults=defaults)
 
 
-Input = SagaInput
-Options = SagaOptions
-ANSWERS = {"step_approval": approval_answer, "compensation_failed": compensation_retry_answer}
+PATTERN = PatternSpec(
+    name="saga",
+    description="Order fulfilment: steps with side effects run in order; a failure "
+    "undoes the completed ones by their compensations.",
+    input=SagaInput,
+    options=SagaOptions,
+    build=build,
+    answers={"step_approval": approval_answer, "compensation_failed": compensation_retry_answer},
+    solo_reason="its steps change things outside the run, and undoing them needs a "
+    "thread of its own; run it by itself",
+    view=VIEW,
+)
 graph = build()

@@ -41,6 +41,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer, RetryPolicy
 
+from mas_graphs.graphs.views.scenarios import VIEW
 from mas_graphs.nodes.context import AgentContext, graph_defaults, with_default_context
 from mas_graphs.nodes.scenarios import (
     aggregate,
@@ -51,11 +52,12 @@ from mas_graphs.nodes.scenarios import (
     next_batch,
     phase_runner,
     run_batch,
+    scenario_agents,
+    scenarios_report,
     start_scenarios,
 )
+from mas_graphs.state.pattern import PatternSpec, TeamRole
 from mas_graphs.state.scenarios import PhaseTask, ScenariosInput, ScenariosOptions, ScenariosState
-
-NAME = "scenarios"
 
 
 def build_phase(
@@ -78,26 +80,24 @@ def build_phase(
 
 
 def build(
+    options: ScenariosOptions = ScenariosOptions(),
     *,
     checkpointer: Checkpointer = None,
     model: BaseChatModel | None = None,
     defaults: AgentContext | None = None,
-    batch_timeout_s: float = 600.0,
-    max_attempts: int = 3,
-    backoff_s: float = 1.0,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Compile the scenarios graph.
+    """Compile the scenarios graph with `options` (timeouts and retries, see
+    `ScenariosOptions`).
 
     `model` (or `context=AgentContext(...)` at invoke time) supplies the chat model
-    for LLM skills; `batch_timeout_s` caps one batch attempt, `max_attempts` counts
-    attempts per batch, `backoff_s` is the first retry delay.
+    for LLM skills.
     """
     default = graph_defaults(model, defaults)
     phase = build_phase(
         default=default,
-        batch_timeout_s=batch_timeout_s,
-        max_attempts=max_attempts,
-        backoff_s=backoff_s,
+        batch_timeout_s=options.batch_timeout_s,
+        max_attempts=options.max_attempts,
+        backoff_s=options.backoff_s,
     )
     builder = StateGraph(
         ScenariosState,
@@ -118,11 +118,18 @@ def build(
     )
     builder.add_edge("run_phase", "milestone_sync")
     builder.add_edge("aggregate", END)
-    return builder.compile(checkpointer=checkpointer, name=NAME)
+    return builder.compile(checkpointer=checkpointer, name="scenarios")
 
 
-check_input = check_skill
-Input = ScenariosInput
-Options = ScenariosOptions
-ANSWERS: dict[str, Any] = {}
+PATTERN = PatternSpec(
+    name="scenarios",
+    description="One skill run over several scenarios in parallel (`Send`), kept in step "
+    "at milestones, then compared.",
+    input=ScenariosInput,
+    options=ScenariosOptions,
+    build=build,
+    check=check_skill,
+    team=TeamRole(report=scenarios_report, agents=scenario_agents),
+    view=VIEW,
+)
 graph = build()

@@ -34,7 +34,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer, RetryPolicy
 
-from mas_graphs.graphs._teams import team_graph, team_model_picks
+from mas_graphs.graphs.views.supervisor import VIEW
 from mas_graphs.nodes.context import AgentContext, graph_defaults, with_default_context
 from mas_graphs.nodes.supervisor import (
     after_opening,
@@ -63,35 +63,36 @@ from mas_graphs.nodes.supervisor import (
     synthesize,
     worker_failed,
 )
-from mas_graphs.nodes.teams import team_runner
+from mas_graphs.nodes.teams import run_team, supervisor_report
 from mas_graphs.state.common import ModelPick
-from mas_graphs.state.supervisor import SupervisorInput, SupervisorOptions, SupervisorState
-
-NAME = "supervisor"
+from mas_graphs.state.pattern import PATTERNS, PatternSpec, TeamRole
+from mas_graphs.state.supervisor import (
+    SupervisorInput,
+    SupervisorOptions,
+    SupervisorState,
+    share_budgets,
+    supervisor_agents,
+    supervisor_levels,
+)
 
 
 def build(
+    options: SupervisorOptions = SupervisorOptions(),
     *,
     checkpointer: Checkpointer = None,
     model: BaseChatModel | None = None,
     defaults: AgentContext | None = None,
-    worker_timeout_s: float = 300.0,
-    max_attempts: int = 3,
-    backoff_s: float = 1.0,
-    agent_timeout_s: float = 600.0,
-    team_timeout_s: float = 3_600.0,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Compile the supervisor graph.
+    """Compile the supervisor graph with `options` (timeouts and retries, see
+    `SupervisorOptions`).
 
-    `model` (or `context=AgentContext(...)` at invoke time) supplies the chat model;
-    `worker_timeout_s` caps one worker attempt, `max_attempts` counts attempts per
-    worker before the fallback takes over, `backoff_s` is the first retry delay,
-    `agent_timeout_s` caps one call of the supervisor's own agents and
-    `team_timeout_s` a team's whole nested run.
+    `model` (or `context=AgentContext(...)` at invoke time) supplies the chat model.
     """
     default = graph_defaults(model, defaults)
-    retry = RetryPolicy(max_attempts=max_attempts, initial_interval=backoff_s, jitter=False)
+    backoff_s = options.backoff_s
+    retry = RetryPolicy(max_attempts=options.max_attempts, initial_interval=backoff_s, jitter=False)
     agent_retry = RetryPolicy(max_attempts=2, initial_interval=backoff_s, jitter=False)
+    worker_timeout_s, agent_timeout_s = options.worker_timeout_s, options.agent_timeout_s
     workers = ("run_worker", "run_team")
     after_batches = ("detect_conflicts", "synthesize")
 
@@ -138,8 +139,8 @@ def build(
     # from the start; a team retries inside its own run instead.
     builder.add_node(
         "run_team",
-        agent_node(team_runner(team_graph)),
-        timeout=team_timeout_s,
+        agent_node(run_team),
+        timeout=options.team_timeout_s,
         error_handler=worker_failed,
         destinations=("collect_batch", "run_fallback"),
     )
@@ -182,7 +183,7 @@ def build(
         "detect_conflicts", route_conflicts, ["resolve_conflict", "synthesize"]
     )
     builder.add_edge("resolve_conflict", "synthesize")
-    return builder.compile(checkpointer=checkpointer, name=NAME)
+    return builder.compile(checkpointer=checkpointer, name="supervisor")
 
 
 def model_picks(values: dict[str, Any]) -> list[ModelPick]:
@@ -194,13 +195,28 @@ def model_picks(values: dict[str, Any]) -> list[ModelPick]:
         if worker.get("kind") == "team":
             picks += [
                 ModelPick(f"workers.{index}.input.{pick.field}", pick.choice)
-                for pick in team_model_picks(worker["pattern"], worker["input"])
+                for pick in PATTERNS.get(worker["pattern"]).model_picks(worker["input"])
             ]
     return picks
 
 
-check_input = check_workers
-Input = SupervisorInput
-Options = SupervisorOptions
-ANSWERS = {"plan_review": plan_review_answer, "synthesis_review": synthesis_review_answer}
+PATTERN = PatternSpec(
+    name="supervisor",
+    description="A planner splits a task among workers (agents or whole patterns), "
+    "runs them in parallel batches and synthesises their reports.",
+    input=SupervisorInput,
+    options=SupervisorOptions,
+    build=build,
+    check=check_workers,
+    answers={"plan_review": plan_review_answer, "synthesis_review": synthesis_review_answer},
+    model_picks=model_picks,
+    team=TeamRole(
+        report=supervisor_report,
+        agents=supervisor_agents,
+        task_field="task",
+        levels=supervisor_levels,
+        inherit=share_budgets,
+    ),
+    view=VIEW,
+)
 graph = build()

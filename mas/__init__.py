@@ -1,15 +1,20 @@
 """mas-graphs: multi-agent workflow patterns as durable LangGraph graphs."""
 
 from mas.models import register_model
-from mas.runner import RunEvent, Runner, RunResult, aresume, arun, resume, run
+from mas.runner import Runner, RunResult, aresume, arun, resume, run
+from mas_graphs.state.pattern import PatternSpec, PatternView, RunEvent, TeamRole, register_pattern
 
 __all__ = [
+    "PatternSpec",
+    "PatternView",
     "RunEvent",
     "RunResult",
     "Runner",
+    "TeamRole",
     "aresume",
     "arun",
     "register_model",
+    "register_pattern",
     "resume",
     "run",
 ]

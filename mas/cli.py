@@ -26,7 +26,7 @@ from mas import remote, runner
 from mas.database import resolve_dsn
 from mas.errors import InputError, MasError, UnknownThreadError
 from mas.patterns import delta_channels, get_pattern, known_patterns
-from mas.runner import RunEvent, RunResult
+from mas.runner import RunResult
 from mas.secrets import redact
 from mas.serve import (
     aegra_config,
@@ -38,11 +38,11 @@ from mas.serve import (
 from mas.settings import HTTP_URL, get_settings
 from mas.threads import get_thread, list_threads
 from mas.tools import configured_servers, load_tools, registered_tools
-from mas.views import progress_view, render_result
 from mas_graphs.checkpoints.admin import delete_thread, prune_thread
 from mas_graphs.checkpoints.errors import CheckpointError
 from mas_graphs.checkpoints.locks import thread_lock
 from mas_graphs.checkpoints.savers import connection, open_saver
+from mas_graphs.state.pattern import PATTERNS, PatternView, RunEvent, compiled
 
 # A CLI speaks in one-line errors; library warnings (e.g. a pool retrying a dead
 # server) would bury them.
@@ -158,6 +158,20 @@ class ProgressView:
         return Panel(Group(table, *notes), title=self.title, border_style="blue")
 
 
+def pattern_view(pattern: str | None) -> PatternView | None:
+    """How the pattern shows itself, if it is registered (a thread's may be a plugin's
+    no longer installed) and says."""
+    return PATTERNS.get(pattern).view if pattern and pattern in PATTERNS else None
+
+
+def render_result(pattern: str, values: dict[str, Any]) -> None:
+    view = pattern_view(pattern)
+    if view is None:
+        console.print_json(data=values, default=str)
+    else:
+        view.render(console, values)
+
+
 def with_progress(
     title: str,
     call: Callable[[Callable[[RunEvent], None]], RunResult],
@@ -166,7 +180,8 @@ def with_progress(
     as_json: bool = False,
 ) -> RunResult:
     """Run `call` under a live view; with --json the view goes to stderr, keeping stdout JSON."""
-    view = progress_view(pattern, title) or ProgressView(title)
+    shown = pattern_view(pattern)
+    view = (shown.progress(title) if shown and shown.progress else None) or ProgressView(title)
     target = errors if as_json else console
     try:
         with Live(view, console=target, refresh_per_second=8):
@@ -224,7 +239,7 @@ def report(pattern: str, result: RunResult, as_json: bool) -> None:
             show_interrupt(pending)
         console.print(f"resume with: mas resume {result.thread_id} --answer '<JSON>'")
         return
-    render_result(console, pattern, dict(result))
+    render_result(pattern, dict(result))
     console.print(f"[dim]thread {result.thread_id} done[/]")
 
 
@@ -263,7 +278,7 @@ def remote_server(ctx: typer.Context) -> remote.Server | None:
 @app.command()
 def run(
     ctx: typer.Context,
-    pattern: Annotated[str, typer.Argument(help=f"One of: {', '.join(known_patterns())}")],
+    pattern: Annotated[str, typer.Argument(help="A registered pattern (see `mas patterns`).")],
     input_json: Annotated[str | None, typer.Option("--input", help="The input as JSON.")] = None,
     input_file: Annotated[
         Path | None, typer.Option("--input-file", help="Read the input JSON from a file.")
@@ -472,7 +487,7 @@ def show(
         console.print(Text(str(shown["error"]), style="red"))
     print_nested(shown.get("nested", []))
     if shown["status"] == "done":
-        render_result(console, shown["pattern"], shown["values"])
+        render_result(shown["pattern"], shown["values"])
     else:
         console.print_json(data=shown["values"], default=str)
     if history:
@@ -518,8 +533,18 @@ def serve(
 def graph(pattern: str) -> None:
     """Print PATTERN's graph as Mermaid."""
     with clear_errors():
-        module = get_pattern(pattern).module
-    typer.echo(module.graph.get_graph().draw_mermaid())
+        spec = get_pattern(pattern).spec
+    typer.echo(compiled(spec).get_graph().draw_mermaid())
+
+
+@app.command()
+def patterns() -> None:
+    """List the registered patterns: built in, and plugged in."""
+    table = Table("pattern", "team worker", "description")
+    for name in known_patterns():
+        spec = PATTERNS.get(name)
+        table.add_row(name, "yes" if spec.team else "no", spec.description)
+    console.print(table)
 
 
 @app.command()

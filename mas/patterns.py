@@ -1,20 +1,13 @@
-"""The registry of patterns the runner and CLI know, and how each parses its input.
+"""The patterns as the runner and CLI use them: a registered `PatternSpec` plus the
+operator's limits and the project's errors.
 
-A pattern module (graphs/<name>.py) exposes `NAME`, `Input` (the state input
-model), `Options` (build options, kept with the thread so a resume rebuilds the
-same graph), `ANSWERS` (interrupt kind -> answer model factory), `build`, and
-optionally `check_input` (rules beyond the models) and `model_picks` (state ->
-[ModelPick], the models an input picks for its agents, at every depth). Every module in graphs/
-that defines `build` is a pattern: adding a file registers it.
+Every pattern, built in or a user's, is a `PatternSpec` in one registry
+(`mas_graphs.state.pattern.PATTERNS`); nothing here knows a pattern by name.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
-from functools import cache
-from types import ModuleType
 from typing import Any
 
 from langgraph.channels.delta import DeltaChannel
@@ -27,28 +20,24 @@ from mas.settings import get_settings
 from mas_graphs.nodes.context import AgentContext
 from mas_graphs.nodes.inputs import InvalidInputError, validated_input
 from mas_graphs.state.common import ModelPick, validation_problems
+from mas_graphs.state.pattern import PATTERNS, AnswerFactory, PatternSpec, compiled
 
-
-@cache
-def pattern_modules() -> dict[str, str]:
-    """Pattern name -> module, for every graphs/<name>.py."""
-    from mas_graphs import graphs
-
-    return {
-        info.name: f"mas_graphs.graphs.{info.name}"
-        for info in pkgutil.iter_modules(graphs.__path__)
-        if not info.name.startswith("_")
-    }
+__all__ = ["Pattern", "delta_channels", "get_pattern", "known_patterns", "operator_limits"]
 
 
 def known_patterns() -> list[str]:
-    return sorted(pattern_modules())
+    return PATTERNS.names()
 
 
 @dataclass(frozen=True)
 class Pattern:
-    name: str
-    module: ModuleType
+    """A registered pattern, with the project's errors and the operator's limits."""
+
+    spec: PatternSpec[Any, Any]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
     def parse(
         self, data: Any, limits: dict[str, Any] | None = None
@@ -57,18 +46,21 @@ class Pattern:
         operator's `limits` (default: the settings')."""
         if not isinstance(data, dict):
             raise InputError(f"{self.name} input must be a JSON object, got {type(data).__name__}")
-        option_fields = set(self.module.Options.model_fields)
+        option_fields = set(self.spec.options.model_fields)
         options = {k: v for k, v in data.items() if k in option_fields}
         state = {k: v for k, v in data.items() if k not in option_fields}
-        check = getattr(self.module, "check_input", None)
         try:
             parsed_state = validated_input(
-                self.name, self.module.Input, state, check, limits=limits or operator_limits()
+                self.name,
+                self.spec.input,
+                state,
+                self.spec.check,
+                limits=limits or operator_limits(),
             )
         except InvalidInputError as error:
             raise InputError(str(error)) from None
         try:
-            parsed_options: BaseModel = self.module.Options.model_validate(options)
+            parsed_options: BaseModel = self.spec.parse_options(options)
         except ValidationError as error:
             raise InputError(f"invalid {self.name} input: {validation_problems(error)}") from None
         return parsed_state.model_dump(), parsed_options.model_dump()
@@ -80,21 +72,21 @@ class Pattern:
         *,
         defaults: AgentContext | None = None,
     ) -> CompiledStateGraph[Any, Any, Any, Any]:
-        graph: CompiledStateGraph[Any, Any, Any, Any] = self.module.build(
-            checkpointer=checkpointer, defaults=defaults, **options
-        )
-        return graph
+        """The graph from the one cache, with `checkpointer` attached (None: none)."""
+        graph = compiled(self.spec, options, defaults=defaults)
+        return graph.copy(update={"checkpointer": checkpointer}) if checkpointer else graph
 
     def model_picks(self, values: dict[str, Any]) -> list[ModelPick]:
         """Models the run's input picks for its agents (e.g. a debate's judge)."""
-        picks = getattr(self.module, "model_picks", None)
-        return list(picks(values)) if picks is not None else []
+        return list(self.spec.model_picks(values))
 
     def answer(self, payload: Any, answer: Any) -> Any:
         """Validate a resume answer against what the pending interrupt asked for (which
         may be a nested run's, of another pattern)."""
         kind = payload.get("kind") if isinstance(payload, dict) else None
-        factory = self.module.ANSWERS.get(kind) or (answer_models().get(kind) if kind else None)
+        if not isinstance(kind, str):
+            return answer
+        factory = self.spec.answers.get(kind) or answer_models().get(kind)
         if factory is None:
             return answer
         try:
@@ -106,21 +98,19 @@ class Pattern:
             ) from None
 
 
-@cache
-def answer_models() -> dict[str, Any]:
+def answer_models() -> dict[str, AnswerFactory]:
     """Interrupt kind -> answer model factory, across every pattern."""
     return {
         kind: factory
         for name in known_patterns()
-        for kind, factory in get_pattern(name).module.ANSWERS.items()
+        for kind, factory in PATTERNS.get(name).answers.items()
     }
 
 
 def get_pattern(name: str) -> Pattern:
-    modules = pattern_modules()
-    if name not in modules:
+    if name not in PATTERNS:
         raise UnknownPatternError(name, known_patterns())
-    return Pattern(name, importlib.import_module(modules[name]))
+    return Pattern(PATTERNS.get(name))
 
 
 def operator_limits() -> dict[str, Any]:
@@ -128,13 +118,12 @@ def operator_limits() -> dict[str, Any]:
     return {"max_workers": get_settings().max_workers}
 
 
-@cache
 def delta_channels() -> frozenset[str]:
     """Channels any pattern stores as deltas (nested graphs' included: a node's input
     schema's channels are its graph's too), which a prune must be able to rebuild."""
     return frozenset(
         name
         for pattern in known_patterns()
-        for name, channel in get_pattern(pattern).module.graph.channels.items()
+        for name, channel in compiled(PATTERNS.get(pattern)).channels.items()
         if isinstance(channel, DeltaChannel)
     )

@@ -46,7 +46,7 @@ def team_results(values: dict[str, Any], prefix: str = "") -> list[tuple[str, in
         path = f"{prefix}{result['worker']}"
         rows.append((path, path.count("/"), result))
         team = result.get("team") or {}
-        if team.get("pattern") == "supervisor":
+        if "results" in team.get("values", {}):  # a team with workers of its own
             rows += team_results(team["values"], f"{path}/")
     return rows
 

@@ -16,8 +16,9 @@ from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import LangGraphError, NotFoundError
 
 from mas.errors import MasError, UnknownThreadError
-from mas.runner import RunEvent, RunResult
+from mas.runner import RunResult
 from mas_graphs.checkpoints.admin import ThreadRecord, ThreadStatus
+from mas_graphs.state.pattern import RunEvent
 
 # The server's thread status, in the words `mas threads` uses.
 STATUSES: dict[str, ThreadStatus] = {

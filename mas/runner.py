@@ -10,12 +10,11 @@ the tasks in flight, and finished tasks' writes are kept for the resume.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import httpx
@@ -50,24 +49,12 @@ from mas_graphs.checkpoints.errors import LockLostError
 from mas_graphs.checkpoints.locks import ThreadLocks
 from mas_graphs.checkpoints.savers import aconnection, open_async_saver
 from mas_graphs.nodes.context import AgentContext
+from mas_graphs.state.pattern import RunEvent
 
 T = TypeVar("T")
-EventKind = Literal["node_start", "node_end", "node_error", "progress"]
 RunStatus = Literal["done", "interrupted", "failed"]
 logger = logging.getLogger(__name__)
 REGISTRY_TIMEOUT_S = 5.0  # don't hold up a failed run's error behind a dead database
-
-
-@dataclass(frozen=True)
-class RunEvent:
-    """One thing that happened during a run, for progress displays. `path` names the
-    workers whose nested runs it happened in, outermost first (empty at the top)."""
-
-    kind: EventKind
-    node: str
-    task_id: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-    path: tuple[str, ...] = ()
 
 
 OnEvent = Callable[[RunEvent], None]
@@ -237,17 +224,12 @@ class Runner:
         self._dsn = dsn
         self._pool_size = pool_size
         self._stack = AsyncExitStack()
-        # Compiling costs 8-17 ms; a compiled graph holds no run state (models and
-        # context come per invocation), so one per pattern and options serves every run.
-        self._graphs: dict[tuple[str, str], CompiledStateGraph[Any, Any, Any, Any]] = {}
 
     def _graph(
         self, pattern: Pattern, options: dict[str, Any]
     ) -> CompiledStateGraph[Any, Any, Any, Any]:
-        key = (pattern.name, json.dumps(options, sort_keys=True))
-        if key not in self._graphs:
-            self._graphs[key] = pattern.build(self.saver, options)
-        return self._graphs[key]
+        """The pattern's graph (compiled once per process) on this runner's saver."""
+        return pattern.build(self.saver, options)
 
     async def __aenter__(self) -> Runner:
         settings = get_settings()

@@ -32,6 +32,7 @@ from types import FrameType
 
 import mas
 from mas.errors import MasError
+from mas.patterns import known_patterns
 from mas.settings import Settings
 
 ROOT = Path(mas.__file__).resolve().parent.parent
@@ -65,9 +66,7 @@ def aegra_config(directory: Path, *, with_auth: bool) -> Path:
     graphs = ROOT / "mas" / "server_graphs.py"
     config: dict[str, object] = {
         "dependencies": [str(ROOT)],
-        "graphs": {
-            name: f"{graphs}:{name}" for name in ("supervisor", "debate", "scenarios", "saga")
-        },
+        "graphs": {name: f"{graphs}:{name}" for name in known_patterns()},
     }
     if with_auth:
         config["auth"] = {"path": f"{ROOT / 'mas' / 'auth.py'}:auth"}

@@ -1,29 +1,30 @@
 """The file a LangGraph server loads (langgraph.json, and the Aegra config `mas serve`
-writes): one graph factory per pattern. Servers load this file under a name of their
-own; the factories live in `mas.serving`, imported normally, so the process keeps one
-model, one pool and one compiled graph per pattern however many times this is loaded.
+writes): one graph factory per registered pattern, built in and plugged in alike.
+Servers load this file under a name of their own and look a graph up in its namespace,
+so the factories are its attributes, one per pattern name. They live in `mas.serving`,
+imported normally, so the process keeps one model, one pool and one compiled graph per
+pattern however many times this is loaded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
+from mas.patterns import known_patterns
 from mas.serving import served_graph
 
-
-async def supervisor() -> CompiledStateGraph[Any, Any, Any, Any]:
-    return await served_graph("supervisor")
+GraphFactory = Callable[[], Awaitable[CompiledStateGraph[Any, Any, Any, Any]]]
 
 
-async def debate() -> CompiledStateGraph[Any, Any, Any, Any]:
-    return await served_graph("debate")
+def graph_factory(pattern: str) -> GraphFactory:
+    async def factory() -> CompiledStateGraph[Any, Any, Any, Any]:
+        return await served_graph(pattern)
+
+    factory.__name__ = factory.__qualname__ = pattern
+    return factory
 
 
-async def scenarios() -> CompiledStateGraph[Any, Any, Any, Any]:
-    return await served_graph("scenarios")
-
-
-async def saga() -> CompiledStateGraph[Any, Any, Any, Any]:
-    return await served_graph("saga")
+globals().update({name: graph_factory(name) for name in known_patterns()})

@@ -27,16 +27,17 @@ from psycopg_pool import AsyncConnectionPool
 
 from mas.database import resolve_dsn
 from mas.models import make_model, model_from_input
-from mas.patterns import get_pattern
 from mas.settings import get_settings
 from mas.tools import aload_tools
 from mas_graphs.checkpoints.savers import CONNECTION_KWARGS
 from mas_graphs.nodes.context import AgentContext
+from mas_graphs.state.pattern import PATTERNS, compiled
 
-_graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]] = {}
 _pools: dict[int, AsyncConnectionPool[Any]] = {}
 _model_lock = asyncio.Lock()
 _default_model: BaseChatModel | None = None
+_defaults_lock = asyncio.Lock()
+_defaults: AgentContext | None = None
 
 
 async def default_model() -> BaseChatModel:
@@ -75,16 +76,23 @@ async def database() -> AsyncConnectionPool[Any]:
     return _pools[loop]
 
 
+async def served_defaults() -> AgentContext:
+    """The operator's context for every served run: made once per process (so every
+    pattern's graph binds the same one) and sealed, so a client's cannot change it."""
+    global _defaults
+    async with _defaults_lock:
+        if _defaults is None:
+            _defaults = AgentContext(
+                model=await default_model(),
+                db=database,
+                choose=choose,
+                max_workers=get_settings().max_workers,
+                sealed=True,
+            )
+    return _defaults
+
+
 async def served_graph(pattern: str) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """`pattern`'s graph for a server: built once per process, defaults bound."""
-    if pattern not in _graphs:
-        await aload_tools()
-        defaults = AgentContext(
-            model=await default_model(),
-            db=database,
-            choose=choose,
-            max_workers=get_settings().max_workers,
-            sealed=True,  # the operator's: a client's context cannot change it
-        )
-        _graphs[pattern] = get_pattern(pattern).build(None, {}, defaults=defaults)
-    return _graphs[pattern]
+    """`pattern`'s graph for a server, from the one cache, with the operator's defaults."""
+    await aload_tools()
+    return compiled(PATTERNS.get(pattern), defaults=await served_defaults())

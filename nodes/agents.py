@@ -42,7 +42,6 @@ from typing_extensions import TypedDict
 from mas_graphs.nodes import prompts
 from mas_graphs.nodes.errors import describe_error
 from mas_graphs.nodes.limits import model_call_slot
-from mas_graphs.nodes.registry import Registry
 from mas_graphs.nodes.structured import (
     Sampling,
     SchemaT,
@@ -53,6 +52,7 @@ from mas_graphs.nodes.structured import (
 )
 from mas_graphs.nodes.tools import TOOLS
 from mas_graphs.state.common import CallUsage, validation_problems
+from mas_graphs.state.registry import Registry
 from mas_graphs.state.supervisor import Critique, ToolCall, ToolStep, WorkerReport
 
 # Stated in a report made from an agent's plain-text answer, which gives no confidence.

@@ -58,6 +58,7 @@ from mas_graphs.state.debate import (
     normalize_answer,
     with_positions,
 )
+from mas_graphs.state.supervisor import MAX_FINDINGS, Finding, WorkerReport
 
 BASELINE_AGENTS = ("single_agent", "self_consistency")
 
@@ -794,3 +795,27 @@ def conclude(state: DebateState) -> dict[str, Any]:
     if state.get("compare"):
         update["comparison"] = compare_answers(state)
     return update
+
+
+def debate_report(values: dict[str, Any]) -> WorkerReport:
+    """A nested debate's verdict, as its worker's report."""
+    verdict = values.get("verdict") or {}
+    winner = verdict.get("winner", "inconclusive")
+    summary = (
+        f"The debate's verdict ({verdict.get('decided_by', 'none')}): {winner}. "
+        f"{verdict.get('reasoning', '')}"
+    )
+    findings = [
+        Finding(topic=cut_at_word(f"for {winner}", 60), claim=cut_at_word(point, 200))
+        for point in verdict.get("decisive_for", [])
+    ]
+    return WorkerReport(
+        summary=cut_at_word(summary.strip(), 1_000),
+        findings=findings[:MAX_FINDINGS],
+        confidence=float(verdict.get("confidence", 0.0)),
+    )
+
+
+def debate_agents(values: dict[str, Any]) -> int:
+    """A debate's agents: each debater, and a judge when one decides."""
+    return len(values["stances"]) + (1 if values.get("strategy") == "judge" else 0)

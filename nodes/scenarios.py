@@ -29,9 +29,10 @@ from pydantic import ValidationError
 from mas_graphs.nodes.context import AgentContext, agent_context, node_attempt
 from mas_graphs.nodes.errors import describe_error
 from mas_graphs.nodes.inputs import input_fields, validated_input
-from mas_graphs.nodes.registry import UnknownNameError
 from mas_graphs.nodes.skills import InputSpec, Item, Skill, resolve_skill
+from mas_graphs.nodes.structured import cut_at_word
 from mas_graphs.state.common import validation_problems
+from mas_graphs.state.registry import UnknownNameError
 from mas_graphs.state.scenarios import (
     BatchRecord,
     MilestoneRecord,
@@ -42,6 +43,7 @@ from mas_graphs.state.scenarios import (
     ScenariosState,
     scenario_size,
 )
+from mas_graphs.state.supervisor import MAX_FINDINGS, Finding, WorkerReport
 
 # Total time ~ n^exponent; within this distance of 1 the growth counts as linear.
 LINEAR_TOLERANCE = 0.2
@@ -501,3 +503,38 @@ def aggregate(state: ScenariosState) -> dict[str, Any]:
             ],
         }
     }
+
+
+def scenarios_report(values: dict[str, Any]) -> WorkerReport:
+    """A nested scenarios run's ranking and outcomes, as its worker's report."""
+    aggregate = values.get("aggregate") or {}
+    summaries = aggregate.get("scenarios", {})
+    ranking = aggregate.get("quality_ranking", [])
+    best = ranking[0]["scenario"] if ranking else "none"
+    advice = " ".join(aggregate.get("recommendations", [])[:2])
+    summary = (
+        f"{len(summaries)} scenarios of {aggregate.get('skill', '?')}; best by "
+        f"{aggregate.get('quality_metric', 'quality')}: {best}. {advice}"
+    )
+    findings = [
+        Finding(
+            topic=cut_at_word(f"scenario {name}", 60),
+            claim=cut_at_word(
+                f"{s['status']}: {s['items_processed']} of {s['size']} items in "
+                f"{s['elapsed_ms']:.0f} ms",
+                200,
+            ),
+        )
+        for name, s in summaries.items()
+    ]
+    done = sum(1 for s in summaries.values() if s["status"] == "done")
+    return WorkerReport(
+        summary=cut_at_word(summary.strip(), 1_000),
+        findings=findings[:MAX_FINDINGS],
+        confidence=round(done / len(summaries), 2) if summaries else 0.0,
+    )
+
+
+def scenario_agents(values: dict[str, Any]) -> int:
+    """A scenarios run's agents: one per scenario."""
+    return len(values["scenarios"])

@@ -35,8 +35,8 @@ from typing_extensions import TypedDict
 
 from mas_graphs.nodes import prompts
 from mas_graphs.nodes.context import MissingModelError
-from mas_graphs.nodes.registry import Registry
 from mas_graphs.nodes.structured import StructuredOutputError, ask_structured
+from mas_graphs.state.registry import Registry
 
 Item = dict[str, Any]
 

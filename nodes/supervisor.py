@@ -32,16 +32,13 @@ from mas_graphs.nodes.agents import (
     worker_sampling,
 )
 from mas_graphs.nodes.context import AgentContext, agent_context, node_attempt
-from mas_graphs.nodes.debate import check_debaters
 from mas_graphs.nodes.errors import describe_error, failed_usage
 from mas_graphs.nodes.inputs import ask_person, input_fields, validated_input
 from mas_graphs.nodes.mcp import unavailable
-from mas_graphs.nodes.scenarios import check_skill
 from mas_graphs.nodes.structured import StructuredOutputError, ask_agent, cut_at_word
 from mas_graphs.nodes.tools import TOOLS
 from mas_graphs.state.common import DEFAULT_MAX_PARALLEL, CallUsage
-from mas_graphs.state.debate import DebateInput
-from mas_graphs.state.scenarios import ScenariosInput
+from mas_graphs.state.pattern import PATTERNS
 from mas_graphs.state.supervisor import (
     Conflict,
     ConflictFound,
@@ -99,12 +96,10 @@ def check_workers(data: SupervisorInput) -> None:
 
 
 def check_team(pattern: str, values: dict[str, Any]) -> None:
-    if pattern == "supervisor":
-        check_workers(SupervisorInput.model_validate(values))
-    elif pattern == "debate":
-        check_debaters(DebateInput.model_validate(values))
-    else:
-        check_skill(ScenariosInput.model_validate(values))
+    """A team's (validated) input passes its own pattern's checks."""
+    spec = PATTERNS.get(pattern)
+    if spec.check is not None:
+        spec.check(spec.input.model_validate(values))
 
 
 async def open_supervisor(state: SupervisorState, runtime: Runtime[AgentContext]) -> dict[str, Any]:

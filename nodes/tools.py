@@ -17,7 +17,7 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, tool
 
-from mas_graphs.nodes.registry import Registry
+from mas_graphs.state.registry import Registry
 
 _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Add: operator.add,

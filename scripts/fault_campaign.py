@@ -137,7 +137,7 @@ def child(argv: list[str]) -> int:
     """`child run PATTERN THREAD INPUT_JSON EVENTS` or `child resume THREAD EVENTS`."""
     import mas
     from mas.errors import MasError
-    from mas.runner import RunEvent
+    from mas_graphs.state.pattern import RunEvent
 
     events = Path(argv[-1])
 

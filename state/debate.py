@@ -190,7 +190,7 @@ class DebateInput(BaseModel):
 class DebateOptions(BaseModel):
     """How the graph is built: per-call timeouts and retry policy (kept for resume)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     debater_timeout_s: float = Field(default=300.0, gt=0, le=3_600)
     agent_timeout_s: float = Field(default=600.0, gt=0, le=3_600)

@@ -73,7 +73,7 @@ class SagaInput(BaseModel):
 class SagaOptions(BaseModel):
     """How the graph is built: retry policy and per-attempt timeouts (kept for resume)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_attempts: int = Field(default=3, ge=1, le=10)
     backoff_s: float = Field(default=0.5, ge=0, le=60)

@@ -120,7 +120,7 @@ def scenario_size(base_size: int, scale: float) -> int:
 class ScenariosOptions(BaseModel):
     """How the graph is built: per-batch timeout and retry policy (kept for resume)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     batch_timeout_s: float = Field(default=600.0, gt=0, le=3_600)
     max_attempts: int = Field(default=3, ge=1, le=10)

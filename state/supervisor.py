@@ -29,8 +29,8 @@ from mas_graphs.state.common import (
     merge_dicts,
     validation_problems,
 )
-from mas_graphs.state.debate import DebateInput, DebateOptions
-from mas_graphs.state.scenarios import ScenariosInput, ScenariosOptions
+from mas_graphs.state.pattern import PATTERNS, Budgets, TeamRole
+from mas_graphs.state.registry import UnknownNameError
 
 MAX_TASK_CHARS = 20_000
 # Workers per supervisor: the operator's setting (MAS_MAX_WORKERS, passed as validation
@@ -44,14 +44,9 @@ MAX_PARALLEL = 64
 MAX_DEPTH = 4
 MAX_AGENTS = 4 * MAX_WORKERS  # bounded in practice by MAS_MAX_WORKERS per supervisor
 MAX_REPLANS = 5
+MAX_FINDINGS = 4  # a worker report's findings
 
-# The patterns a supervisor can run as a worker. Not the saga: its steps are effects
-# with compensations, keyed by the order, and a worker may be retried, replaced by a
-# fallback or re-run by a person, none of which a transaction can be.
-TeamPattern = Literal["supervisor", "debate", "scenarios"]
 WorkerKind = Literal["role", "agent", "team"]
-# Where a team's input takes the supervisor's task when it does not say otherwise.
-TEAM_TASK_FIELD: dict[str, str] = {"supervisor": "task", "debate": "question"}
 
 
 # --- input -------------------------------------------------------------------------
@@ -73,10 +68,11 @@ class WorkerSpec(BaseModel):
     agent: str | None = Field(
         default=None, pattern=AGENT_NAME, description="A registered agent does the work."
     )
-    pattern: TeamPattern | None = Field(
+    pattern: str | None = Field(
         default=None,
-        description="A whole pattern does the work, as a nested run: supervisor, debate "
-        "or scenarios (not saga).",
+        pattern=AGENT_NAME,
+        description="A whole pattern does the work, as a nested run: any registered "
+        "pattern that can be a team (the built-in supervisor, debate and scenarios).",
     )
     input: dict[str, Any] | None = Field(
         default=None,
@@ -104,14 +100,11 @@ class WorkerSpec(BaseModel):
     )
     kind: WorkerKind = Field(default="role", description="Set from the fields above.")
 
-    @field_validator("pattern", mode="before")
+    @field_validator("pattern")
     @classmethod
-    def _nestable(cls, pattern: Any) -> Any:
-        if pattern == "saga":
-            raise ValueError(
-                "a saga cannot be a worker: its steps change things outside the run, and "
-                "undoing them needs a thread of its own; run it by itself"
-            )
+    def _nestable(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            team_role(pattern)
         return pattern
 
     @model_validator(mode="after")
@@ -256,18 +249,29 @@ class SupervisorInput(BaseModel):
             raise ValueError("on_worker_failure: 'replan' needs max_replans of at least 1")
         # Depth first, from the input as given, so the error names the whole nesting
         # rather than a limit passed down running out somewhere inside it.
-        if (depth := levels("supervisor", self.model_dump())) > self.max_depth:
+        if (depth := supervisor_levels(self.model_dump())) > self.max_depth:
             raise ValueError(
                 f"teams nest {depth} levels deep (this run included); max_depth is {self.max_depth}"
             )
         for worker in self.workers:
             if worker.kind == "team":
                 worker.input, worker.options = team_input(self, worker, info.context)
-        if (agents := agent_count("supervisor", self)) > self.max_agents:
+        if (agents := supervisor_agents(self.model_dump())) > self.max_agents:
             raise ValueError(
                 f"{agents} agents at every depth in all; max_agents is {self.max_agents}"
             )
         return self
+
+
+def team_role(pattern: str) -> TeamRole:
+    """How `pattern` works as a worker, or `ValueError` saying why it cannot be one."""
+    try:
+        spec = PATTERNS.get(pattern)
+    except UnknownNameError as error:
+        raise ValueError(str(error)) from None
+    if spec.team is None:
+        raise ValueError(f"a {pattern} cannot be a worker: {spec.solo_reason}")
+    return spec.team
 
 
 def team_input(
@@ -275,33 +279,33 @@ def team_input(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A team worker's input (state) and options, validated like a run's."""
     assert worker.pattern is not None
+    spec = PATTERNS.get(worker.pattern)
+    role = team_role(worker.pattern)
     given = dict(worker.input or {})
     given = {**given, **{k: v for k, v in worker.options.items() if k not in given}}
-    if (field := TEAM_TASK_FIELD.get(worker.pattern)) and field not in given:
-        given[field] = parent.task
-    if worker.pattern == "supervisor":
-        # A team lead's team is one level down, and shares this run's budgets.
-        given["max_depth"] = min(given.get("max_depth", parent.max_depth), parent.max_depth - 1)
-        given.setdefault("max_agents", parent.max_agents)
-        given.setdefault("max_parallel", parent.max_parallel)
-    option_fields = set(TEAM_OPTIONS[worker.pattern].model_fields)
+    if role.task_field and role.task_field not in given:
+        given[role.task_field] = parent.task
+    given = role.inherit(given, Budgets(parent.max_depth, parent.max_agents, parent.max_parallel))
+    option_fields = set(spec.options.model_fields)
     state = {k: v for k, v in given.items() if k not in option_fields}
     options = {k: v for k, v in given.items() if k in option_fields}
     where = f"workers[{worker.name}].input"
     try:
-        parsed = TEAM_INPUTS[worker.pattern].model_validate(state, context=limits)
-        parsed_options = TEAM_OPTIONS[worker.pattern].model_validate(options)
+        parsed = spec.input.model_validate(state, context=limits)
+        parsed_options = spec.options.model_validate(options)
     except ValidationError as error:
         raise ValueError(f"{where}: {validation_problems(error)}") from None
     return parsed.model_dump(), parsed_options.model_dump()
 
 
-# A team's input and options are checked by the models of its pattern, as a run's are.
-TEAM_INPUTS: dict[str, type[BaseModel]] = {"debate": DebateInput, "scenarios": ScenariosInput}
-TEAM_OPTIONS: dict[str, type[BaseModel]] = {
-    "debate": DebateOptions,
-    "scenarios": ScenariosOptions,
-}
+def share_budgets(given: dict[str, Any], budgets: Budgets) -> dict[str, Any]:
+    """A team lead's team is one level down, and shares its parent's budgets."""
+    return {
+        **given,
+        "max_depth": min(given.get("max_depth", budgets.max_depth), budgets.max_depth - 1),
+        "max_agents": given.get("max_agents", budgets.max_agents),
+        "max_parallel": given.get("max_parallel", budgets.max_parallel),
+    }
 
 
 def worker_limit(info: ValidationInfo) -> int:
@@ -310,38 +314,38 @@ def worker_limit(info: ValidationInfo) -> int:
     return int(context.get("max_workers") or DEFAULT_MAX_WORKERS)
 
 
-def levels(pattern: Any, data: Any) -> int:
-    """How many levels of patterns a run is: 1, plus its deepest team's. Reads input as
-    given (not yet validated), so anything malformed counts as one level and is left
-    for validation to name."""
-    workers = data.get("workers") if pattern == "supervisor" and isinstance(data, dict) else None
+def supervisor_levels(data: Any) -> int:
+    """How many levels of patterns a supervisor run is: 1, plus its deepest team's.
+    Reads input as given (not yet validated), so anything malformed counts as one level
+    and is left for validation to name."""
+    workers = data.get("workers") if isinstance(data, dict) else None
     if not isinstance(workers, list):
         return 1
     nested = [
-        levels(w["pattern"], w.get("input"))
+        team_levels(w["pattern"], w.get("input"))
         for w in workers
         if isinstance(w, dict) and w.get("pattern")
     ]
     return 1 + max(nested, default=0)
 
 
-def agent_count(pattern: str, data: BaseModel | dict[str, Any]) -> int:
-    """The agents a run puts to work at every depth: each role or registered worker,
-    each debater and a judge, each scenario; not the supervisor's own planner, conflict
-    checks and synthesizer, which coordinate rather than work."""
-    values = as_dict(data)
-    if pattern == "debate":
-        return len(values["stances"]) + (1 if values.get("strategy") == "judge" else 0)
-    if pattern == "scenarios":
-        return len(values["scenarios"])
+def team_levels(pattern: Any, data: Any) -> int:
+    """A team's levels; a pattern that cannot be a team counts as one, for validation
+    to name."""
+    if not isinstance(pattern, str) or pattern not in PATTERNS:
+        return 1
+    role = PATTERNS.get(pattern).team
+    return role.levels(data) if role is not None else 1
+
+
+def supervisor_agents(values: dict[str, Any]) -> int:
+    """The agents a supervisor run puts to work at every depth: each role or registered
+    worker, and each team's own; not the supervisor's planner, conflict checks and
+    synthesizer, which coordinate rather than work."""
     return sum(
-        agent_count(w["pattern"], w["input"]) if w.get("kind") == "team" else 1
+        team_role(w["pattern"]).agents(w["input"]) if w.get("kind") == "team" else 1
         for w in values["workers"]
     )
-
-
-def as_dict(value: BaseModel | dict[str, Any]) -> dict[str, Any]:
-    return value.model_dump() if isinstance(value, BaseModel) else value
 
 
 # --- structured agent output ----------------------------------------------------------
@@ -751,14 +755,10 @@ class ConflictTask(TypedDict):
 class SupervisorOptions(BaseModel):
     """How the graph is built: per-attempt timeouts and retry policy (kept for resume)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     worker_timeout_s: float = Field(default=300.0, gt=0, le=3_600)
     max_attempts: int = Field(default=3, ge=1, le=10)
     backoff_s: float = Field(default=1.0, ge=0, le=60)
     agent_timeout_s: float = Field(default=600.0, gt=0, le=3_600)
     team_timeout_s: float = Field(default=3_600.0, gt=0, le=86_400)
-
-
-TEAM_INPUTS["supervisor"] = SupervisorInput
-TEAM_OPTIONS["supervisor"] = SupervisorOptions

@@ -17,6 +17,7 @@ from mas.patterns import get_pattern
 from mas_graphs.graphs import debate
 from mas_graphs.nodes.context import AgentContext
 from mas_graphs.state.common import ModelPick
+from mas_graphs.state.debate import DebateOptions
 from tests.support.scripted import ScriptedChatModel
 from tests.support.scripts_debate import (
     QUESTION,
@@ -41,7 +42,7 @@ async def run_debate(
     script: dict[str, Any], context: AgentContext | None = None, **task: Any
 ) -> tuple[dict[str, Any], ScriptedChatModel]:
     model = scripted(script)
-    graph = debate.build(checkpointer=InMemorySaver(), model=model, backoff_s=0.0)
+    graph = debate.build(DebateOptions(backoff_s=0.0), checkpointer=InMemorySaver(), model=model)
     await graph.ainvoke({"question": QUESTION, "stances": STANCES, **task}, CONFIG, context=context)
     return (await graph.aget_state(CONFIG)).values, model
 
@@ -301,7 +302,7 @@ async def test_failed_debater_votes_with_its_last_good_position() -> None:
 
 async def test_human_strategy_pauses_with_transcript_and_draft_then_takes_the_decision() -> None:
     model = scripted(debate_script())
-    graph = debate.build(checkpointer=InMemorySaver(), model=model, backoff_s=0.0)
+    graph = debate.build(DebateOptions(backoff_s=0.0), checkpointer=InMemorySaver(), model=model)
     await graph.ainvoke({"question": QUESTION, "stances": STANCES, "strategy": "human"}, CONFIG)
     state = await graph.aget_state(CONFIG)
     (pending,) = state.interrupts
@@ -325,7 +326,7 @@ async def test_human_strategy_pauses_with_transcript_and_draft_then_takes_the_de
 @pytest.mark.parametrize(("judge_confidence", "escalated"), [(0.4, True), (0.85, False)])
 async def test_unsure_judge_escalates_to_a_person(judge_confidence: float, escalated: bool) -> None:
     model = scripted(debate_script(judge=verdict("negative", judge_confidence)))
-    graph = debate.build(checkpointer=InMemorySaver(), model=model, backoff_s=0.0)
+    graph = debate.build(DebateOptions(backoff_s=0.0), checkpointer=InMemorySaver(), model=model)
     await graph.ainvoke({"question": QUESTION, "stances": STANCES, "escalate_below": 0.6}, CONFIG)
     state = await graph.aget_state(CONFIG)
     assert bool(state.interrupts) is escalated
@@ -568,7 +569,7 @@ class SamplingModel(ScriptedChatModel):
 
 async def test_self_consistency_samples_differ_in_seed_and_run_warm() -> None:
     model = SamplingModel(script=debate_script(), classify=debate_agent)
-    graph = debate.build(checkpointer=InMemorySaver(), model=model, backoff_s=0.0)
+    graph = debate.build(DebateOptions(backoff_s=0.0), checkpointer=InMemorySaver(), model=model)
     task = {"question": QUESTION, "stances": STANCES, "compare": True, "seed": 10}
     await graph.ainvoke(task, CONFIG)
     samples = [(t, s) for agent, t, s in model.sampled_with if agent == "self_consistency"]
@@ -586,7 +587,7 @@ async def test_self_consistency_samples_differ_in_seed_and_run_warm() -> None:
 
 async def test_temperatures_are_set_per_role() -> None:
     model = SamplingModel(script=debate_script(), classify=debate_agent)
-    graph = debate.build(checkpointer=InMemorySaver(), model=model, backoff_s=0.0)
+    graph = debate.build(DebateOptions(backoff_s=0.0), checkpointer=InMemorySaver(), model=model)
     task = {
         "question": QUESTION,
         "stances": STANCES,

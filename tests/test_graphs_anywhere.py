@@ -113,7 +113,7 @@ async def test_a_graph_refuses_bad_input_itself(pattern: str, data: Any, problem
 def test_input_schemas_list_only_what_a_user_supplies(pattern: str) -> None:
     graph = get_pattern(pattern).build(None, {})
     fields = set(graph.get_input_jsonschema()["properties"])
-    assert fields == set(get_pattern(pattern).module.Input.model_fields)
+    assert fields == set(get_pattern(pattern).spec.input.model_fields)
     internal = {"plan", "results", "transcript", "verdict", "runs", "aggregate", "effects", "usage"}
     assert not fields & internal
     assert graph.get_output_jsonschema()["properties"], "the output schema can be generated"

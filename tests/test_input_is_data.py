@@ -18,9 +18,9 @@ import mas
 from mas.errors import InputError, ModelSpecError
 from mas.settings import get_settings
 from mas_graphs.nodes import prompts
-from mas_graphs.nodes.registry import Registry, UnknownNameError
 from mas_graphs.nodes.skills import SKILLS, as_skill
 from mas_graphs.nodes.tools import TOOLS
+from mas_graphs.state.registry import Registry, UnknownNameError
 from tests.support.factories import decode
 from tests.support.processes import mas_cli, python
 from tests.support.scripted import ScriptedChatModel, supervisor_agent

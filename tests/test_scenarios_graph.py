@@ -15,9 +15,10 @@ from rich.console import Console
 from mas.errors import InputError
 from mas.patterns import get_pattern
 from mas.runner import RunEvent
-from mas.views import scenarios as view
 from mas_graphs.graphs import scenarios
+from mas_graphs.graphs.views import scenarios as view
 from mas_graphs.nodes.scenarios import growth_class, scaling
+from mas_graphs.state.scenarios import ScenariosOptions
 from tests.support.processes import logged_calls
 from tests.support.scripts_scenarios import BATCH_INTERVALS, SLEEP_SKILL, notebook_model
 
@@ -25,7 +26,9 @@ from tests.support.scripts_scenarios import BATCH_INTERVALS, SLEEP_SKILL, notebo
 async def run_graph(data: dict[str, Any], **options: Any) -> tuple[dict[str, Any], list[Any]]:
     """Final values and the custom stream events, in the order they happened."""
     graph = scenarios.build(
-        checkpointer=InMemorySaver(), model=notebook_model(), backoff_s=0.0, **options
+        ScenariosOptions(backoff_s=0.0, **options),
+        checkpointer=InMemorySaver(),
+        model=notebook_model(),
     )
     state, _ = get_pattern("scenarios").parse(data)
     config: Any = {"configurable": {"thread_id": "t"}}

@@ -10,7 +10,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from mas_graphs.graphs import supervisor
 from mas_graphs.nodes.supervisor import PlanError, plan_batches
-from mas_graphs.state.supervisor import Plan, PlanStep
+from mas_graphs.state.supervisor import Plan, PlanStep, SupervisorOptions
 from tests.support.scripted import ScriptedChatModel
 from tests.support.scripts_supervisor import TEAM, plan, report, supervisor_script
 
@@ -21,7 +21,9 @@ async def run_graph(
     delays = options.pop("delays", {})
     task = options.pop("task", {})
     model = ScriptedChatModel(script=script, delays=delays)
-    graph = supervisor.build(checkpointer=InMemorySaver(), model=model, backoff_s=0.0, **options)
+    graph = supervisor.build(
+        SupervisorOptions(backoff_s=0.0, **options), checkpointer=InMemorySaver(), model=model
+    )
     config: Any = {"configurable": {"thread_id": "t"}}
     await graph.ainvoke({"task": "Queue or not?", "workers": TEAM, **task}, config)
     return (await graph.aget_state(config)).values, model

@@ -20,6 +20,7 @@ from mas.errors import InputError
 from mas_graphs.graphs import supervisor
 from mas_graphs.nodes.agents import AgentRequest, register_agent
 from mas_graphs.nodes.debate import DebaterRequest
+from mas_graphs.state.supervisor import SupervisorOptions
 from tests.support.factories import decode
 from tests.support.scripted import ScriptedChatModel
 from tests.support.scripts_supervisor import plan, report
@@ -31,7 +32,9 @@ TASK = "Should the team move its job queue to PostgreSQL?"
 async def run_graph(
     workers: list[dict[str, Any]], model: ScriptedChatModel, **fields: Any
 ) -> tuple[Any, Any, dict[str, Any]]:
-    graph = supervisor.build(checkpointer=InMemorySaver(), model=model, backoff_s=0.0)
+    graph = supervisor.build(
+        SupervisorOptions(backoff_s=0.0), checkpointer=InMemorySaver(), model=model
+    )
     config: Any = {"configurable": {"thread_id": uuid.uuid4().hex}}
     await graph.ainvoke({"task": TASK, "workers": workers, **fields}, config)
     return graph, config, (await graph.aget_state(config)).values
@@ -552,7 +555,9 @@ async def test_a_graph_run_anywhere_takes_the_limit_from_its_context() -> None:
     from mas_graphs.nodes.context import AgentContext
     from mas_graphs.nodes.inputs import InvalidInputError
 
-    graph = supervisor.build(checkpointer=InMemorySaver(), model=teams_model(), backoff_s=0.0)
+    graph = supervisor.build(
+        SupervisorOptions(backoff_s=0.0), checkpointer=InMemorySaver(), model=teams_model()
+    )
     state = {"task": TASK, "workers": [member(f"w{i}") for i in range(20)]}
     with pytest.raises(InvalidInputError, match="at most 16 workers per supervisor"):
         await graph.ainvoke(state, {"configurable": {"thread_id": uuid.uuid4().hex}})

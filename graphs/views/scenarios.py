@@ -11,8 +11,9 @@ from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
+from rich.tree import Tree
 
-from mas.runner import RunEvent
+from mas_graphs.state.pattern import PatternView, RunEvent
 
 STATUS_STYLES = {"running": "blue", "done": "green", "failed": "red", "timed_out": "yellow"}
 
@@ -107,3 +108,12 @@ def render(console: Console, values: dict[str, Any]) -> None:
         *(Text(f"• {advice}") for advice in result.get("recommendations", [])),
     ]
     console.print(Panel(Group(*body), title="aggregate", border_style="green"))
+
+
+def team_branch(tree: Tree, values: dict[str, Any]) -> None:
+    """A nested scenarios run under its worker: its quality ranking."""
+    ranking = (values.get("aggregate") or {}).get("quality_ranking", [])
+    tree.add(Text("ranking: " + ", ".join(r["scenario"] for r in ranking)))
+
+
+VIEW = PatternView(render=render, progress=progress, team_branch=team_branch)

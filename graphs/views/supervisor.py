@@ -12,6 +12,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from mas_graphs.nodes.structured import cut_at_word
+from mas_graphs.state.pattern import PATTERNS, PatternView
 
 STATUS_STYLE = {"ok": "green", "fallback": "yellow", "failed": "red"}
 
@@ -39,25 +40,14 @@ def worker_line(name: str, result: dict[str, Any]) -> Text:
     return line
 
 
-def add_team(tree: Tree, pattern: str, values: dict[str, Any]) -> None:
-    """A nested run under its worker: a supervisor's workers (recursively), a debate's
-    verdict, a scenarios run's ranking."""
-    if pattern == "supervisor":
-        for name, result in values.get("results", {}).items():
-            branch = tree.add(worker_line(name, result))
-            if team := result.get("team"):
-                add_team(branch, team["pattern"], team["values"])
-    elif pattern == "debate":
-        verdict = values.get("verdict") or {}
-        tree.add(
-            Text(
-                f"verdict: {verdict.get('winner', '-')} ({verdict.get('decided_by', '-')}, "
-                f"{verdict.get('confidence', 0):.2f}) after {values.get('round', 0)} round(s)"
-            )
-        )
-    else:
-        ranking = (values.get("aggregate") or {}).get("quality_ranking", [])
-        tree.add(Text("ranking: " + ", ".join(r["scenario"] for r in ranking)))
+def team_branch(tree: Tree, values: dict[str, Any]) -> None:
+    """A nested supervisor under its worker: its workers, and their teams recursively."""
+    for name, result in values.get("results", {}).items():
+        branch = tree.add(worker_line(name, result))
+        if (team := result.get("team")) and team["pattern"] in PATTERNS:
+            view = PATTERNS.get(team["pattern"]).view
+            if view is not None and view.team_branch is not None:
+                view.team_branch(branch, team["values"])
 
 
 def render(console: Console, values: dict[str, Any]) -> None:
@@ -68,7 +58,7 @@ def render(console: Console, values: dict[str, Any]) -> None:
             Text.assemble((f"plan ({plan.get('source')}):", "yellow"), f" {plan['note']}")
         )
     tree = Tree(f"[bold]{len(values.get('results', {}))} workers[/]")
-    add_team(tree, "supervisor", values)
+    team_branch(tree, values)
     console.print(tree)
     for revision in values.get("plan_revisions", []):
         change = "changed" if revision["changed"] else "kept"
@@ -110,3 +100,6 @@ def render(console: Console, values: dict[str, Any]) -> None:
     if synthesis.get("note"):
         body.append(Text(synthesis["note"], style="yellow"))
     console.print(Panel(Group(*body), title="synthesis", border_style="green"))
+
+
+VIEW = PatternView(render=render, team_branch=team_branch)

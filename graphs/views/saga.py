@@ -11,7 +11,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from mas.runner import RunEvent
+from mas_graphs.state.pattern import PatternView, RunEvent
 
 STATUS_STYLES = {
     "completed": "green",
@@ -126,3 +126,6 @@ def render(console: Console, values: dict[str, Any]) -> None:
         Panel(Group(*lines), title="saga", border_style=STATUS_STYLES.get(status, "blue"))
     )
     console.print(step_log_table(values))
+
+
+VIEW = PatternView(render=render, progress=progress)

@@ -10,9 +10,10 @@ from rich.panel import Panel
 from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
+from rich.tree import Tree
 
-from mas.runner import RunEvent
 from mas_graphs.nodes.structured import cut_at_word
+from mas_graphs.state.pattern import PatternView, RunEvent
 
 STOP_REASONS = {
     "gate": "skipped by the confidence gate",
@@ -174,3 +175,17 @@ def render(console: Console, values: dict[str, Any]) -> None:
     if comparison := values.get("comparison"):
         console.print(_comparison(comparison))
     console.print(_totals(values))
+
+
+def team_branch(tree: Tree, values: dict[str, Any]) -> None:
+    """A nested debate under its worker: its verdict."""
+    verdict = values.get("verdict") or {}
+    tree.add(
+        Text(
+            f"verdict: {verdict.get('winner', '-')} ({verdict.get('decided_by', '-')}, "
+            f"{verdict.get('confidence', 0):.2f}) after {values.get('round', 0)} round(s)"
+        )
+    )
+
+
+VIEW = PatternView(render=render, progress=progress, team_branch=team_branch)

@@ -28,25 +28,42 @@ class UnknownNameError(ValueError):
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str, group: str, accept: Callable[[str, Any], T]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        group: str,
+        accept: Callable[[str, Any], T],
+        *,
+        first_use: Callable[[], None] | None = None,
+    ) -> None:
         """`accept(name, obj)` turns what a plugin exports into a `T`, or raises
-        `TypeError` saying why it is not one."""
+        `TypeError` saying why it is not one; `first_use` runs once, before the plugins
+        load (e.g. to import what registers the built-in items)."""
         self.kind, self.group = kind, group
         self._accept = accept
+        self._first_use = first_use
         self._items: dict[str, T] = {}
         self._broken: dict[str, str] = {}  # plugin name -> why it did not load
         self._loaded = False
-        self._lock = threading.Lock()
+        # Re-entrant: what `first_use` imports may register items, or look one up.
+        self._lock = threading.RLock()
 
     def register(self, name: str, item: T) -> T:
         self._items[name] = item
         self._broken.pop(name, None)
         return item
 
+    def registered(self, name: str) -> T | None:
+        """What is registered as `name` so far, loading nothing."""
+        return self._items.get(name)
+
     def _load_plugins(self) -> None:
         with self._lock:
             if self._loaded:
                 return
+            self._loaded = True
+            if self._first_use is not None:
+                self._first_use()
             for point in entry_points(group=self.group):
                 if point.name in self._items:
                     continue  # registered in Python: that wins
@@ -61,7 +78,6 @@ class Registry(Generic[T]):
                         point.value,
                         error,
                     )
-            self._loaded = True
 
     def names(self) -> list[str]:
         self._load_plugins()
