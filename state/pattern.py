@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, Protocol, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from mas_graphs.state.common import AGENT_NAME, ModelPick
 from mas_graphs.state.registry import Registry
@@ -39,6 +39,7 @@ __all__ = [
     "Budgets",
     "EventKind",
     "LiveView",
+    "NoOptions",
     "PatternSpec",
     "PatternView",
     "RunEvent",
@@ -122,6 +123,12 @@ class TeamRole:
     inherit: Callable[[dict[str, Any], Budgets], dict[str, Any]] = keep_input
 
 
+class NoOptions(BaseModel):
+    """The options of a pattern whose build takes none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 @dataclass(frozen=True)
 class PatternSpec(Generic[InputT, OptionsT]):
     """One pattern, as everything that runs, serves, nests and shows it sees it.
@@ -136,8 +143,8 @@ class PatternSpec(Generic[InputT, OptionsT]):
     name: str
     description: str
     input: type[InputT]
-    options: type[OptionsT]
     build: Callable[..., CompiledStateGraph[Any, Any, Any, Any]]
+    options: type[OptionsT] = NoOptions  # type: ignore[assignment]
     check: Callable[[InputT], None] | None = None
     # Interrupt kind -> the model a person's answer to it must fit.
     answers: Mapping[str, AnswerFactory] = field(default_factory=dict)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from langchain_core.tools import tool
 
+from tests.support.scripted import supervisor_agent
+
 DIST_INFO = "mas_graphs_test_plugins-0.1.dist-info"
 ENTRY_POINTS = """\
 [mas_graphs.skills]
@@ -36,3 +38,13 @@ def install_test_plugins(directory: Path) -> Path:
     )
     (info / "entry_points.txt").write_text(ENTRY_POINTS)
     return directory
+
+
+def brief_agent(prompt: str) -> str:
+    """Which agent a call belongs to when the README's `brief` pattern runs, alone or
+    as a supervisor's team: its writer and editor by their system text, else the
+    supervisor's agents."""
+    for marker, agent in (("Write three plain sentences.", "writer"), ("Cut this to", "editor")):
+        if prompt.startswith(marker):
+            return agent
+    return supervisor_agent(prompt)
