@@ -38,8 +38,8 @@ CHAT = [{"role": "user", "content": "Write a short story about a lighthouse keep
 def measure_in_process(extra_bufts: bool, repeats: int, tokens: int) -> dict[str, Any]:
     import llama_cpp
 
-    from mas import llamacpp_engine
-    from mas.models import default_gguf_path
+    from mas.providers import llamacpp_engine
+    from mas.providers.models import default_gguf_path
 
     llamacpp_engine.USE_EXTRA_BUFTS = extra_bufts
     started = time.perf_counter()
@@ -75,8 +75,8 @@ def measure_in_process(extra_bufts: bool, repeats: int, tokens: int) -> dict[str
 def measure_engine(repeats: int, tokens: int) -> dict[str, Any]:
     from langchain_core.messages import HumanMessage
 
-    from mas.llamacpp import ChatLlamaCpp
-    from mas.models import default_gguf_path
+    from mas.providers.llamacpp import ChatLlamaCpp
+    from mas.providers.models import default_gguf_path
 
     model = ChatLlamaCpp(
         model_path=str(default_gguf_path()), n_ctx=2048, max_tokens=tokens, temperature=0.0

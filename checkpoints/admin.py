@@ -2,7 +2,7 @@
 
 Threads run by `mas` (the runner) are in its registry, `mas_threads`. Threads run by
 the Agent Protocol server live in the server's own tables, which this package does not
-read (`mas/threads.py` lists both kinds).
+read (`mas/server/threads.py` lists both kinds).
 
 Listing reads the run registry (`mas_threads`) together with the newest
 checkpoint of each thread and the advisory locks currently held, so a thread is

@@ -1,6 +1,6 @@
 """mas-graphs: multi-agent workflow patterns as durable LangGraph graphs."""
 
-from mas.models import register_model
+from mas.providers.models import register_model
 from mas.runner import Runner, RunResult, aresume, arun, resume, run
 from mas_graphs.state.pattern import PatternSpec, PatternView, RunEvent, TeamRole, register_pattern
 

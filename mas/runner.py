@@ -37,12 +37,12 @@ from mas.errors import (
     ThreadFinishedError,
     UnknownThreadError,
 )
-from mas.models import make_model, model_from_input, ollama_unreachable, stored_model
 from mas.patterns import Pattern, get_pattern
+from mas.providers.models import make_model, model_from_input, ollama_unreachable, stored_model
+from mas.providers.tools import aload_tools, load_tools
 from mas.secrets import redact
+from mas.server.threads import aget_thread
 from mas.settings import Settings, get_settings
-from mas.threads import aget_thread
-from mas.tools import aload_tools, load_tools
 from mas.tracing import run_trace
 from mas_graphs.checkpoints.admin import aclaim_thread, arecord_run_end, arecord_run_start
 from mas_graphs.checkpoints.errors import LockLostError
@@ -218,11 +218,21 @@ class Runner:
 
         async with Runner() as runner:
             results = await asyncio.gather(*(runner.run("supervisor", x) for x in inputs))
+
+    `context` completes every run's context (e.g. `AgentContext(effect_hooks=...)`);
+    what the runner sets per run (the model, the pool) wins.
     """
 
-    def __init__(self, dsn: str | None = None, *, pool_size: int | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str | None = None,
+        *,
+        pool_size: int | None = None,
+        context: AgentContext | None = None,
+    ) -> None:
         self._dsn = dsn
         self._pool_size = pool_size
+        self._context = context
         self._stack = AsyncExitStack()
 
     def _graph(
@@ -368,7 +378,7 @@ class Runner:
             picked=picked_models,
             db=pool,
             max_workers=get_settings().max_workers,
-        )
+        ).merged(self._context)
         status: RunStatus = "failed"
         error_text: str | None = "stopped before the run finished"
         with run_trace(

@@ -45,6 +45,9 @@ class AgentContext:
     db: Any = None
     # the operator's cap on a supervisor's workers (MAS_MAX_WORKERS); None: the default
     max_workers: int | None = None
+    # Called around each saga effect (`nodes.orders.EffectHook`): at its start and right
+    # after it commits. The caller's, for this run only (crash tests pause there).
+    effect_hooks: tuple[Any, ...] = ()
     # Made by a server's graph factory: the operator's, so a caller (an HTTP client) may
     # set none of these fields; see `under`.
     sealed: bool = False
@@ -79,6 +82,7 @@ class AgentContext:
             choose=self.choose if self.choose is not None else defaults.choose,
             db=self.db if self.db is not None else defaults.db,
             max_workers=self.max_workers if self.max_workers is not None else defaults.max_workers,
+            effect_hooks=self.effect_hooks or defaults.effect_hooks,
         )
 
     def model_for(self, role: str) -> BaseChatModel:

@@ -142,7 +142,7 @@ def open_debate(state: DebateState) -> dict[str, Any]:
 
 async def confidence_gate(state: DebateState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """One agent answers first; a confident enough answer makes the debate unnecessary."""
-    threshold = state.get("gate_threshold")
+    threshold = state["gate_threshold"]
     if threshold is None:
         return {}
     kind = state["kind"]
@@ -224,7 +224,7 @@ def dispatch_round(state: DebateState, number: int) -> list[Send]:
                 own_previous=next((t for t in previous if t["speaker"] == debater["name"]), None),
                 temperature=state["temperatures"].get("debater"),
                 seed=state["seed"] + 100 * number + index,
-                model=state.get("debater_models", {}).get(debater["name"]),
+                model=state["debater_models"].get(debater["name"]),
             ),
         )
         for index, debater in enumerate(state["stances"])
@@ -459,7 +459,7 @@ def review_round(state: DebateState, runtime: Runtime[AgentContext]) -> dict[str
     number = state.get("round", 0) + 1
     record = review(state, number)
     update: dict[str, Any] = {"round": number, "reviews": [record]}
-    early = state.get("early_stop", True) and (record["converged"] or record["conceded"])
+    early = state["early_stop"] and (record["converged"] or record["conceded"])
     if early:
         reason: Literal["converged", "conceded"] = (
             "converged" if record["converged"] else "conceded"
@@ -495,7 +495,7 @@ def escalation_reason(state: DebateState, draft: Verdict) -> str | None:
     """Why a person must decide, or None when the judge's verdict stands."""
     if state["strategy"] == "human":
         return "strategy is human"
-    floor = state.get("escalate_below")
+    floor = state["escalate_below"]
     if floor is not None and draft["confidence"] < floor:
         return f"judge confidence {draft['confidence']:.2f} is below escalate_below {floor:.2f}"
     return None
@@ -507,7 +507,7 @@ async def judge_verdict(state: DebateState, runtime: Runtime[AgentContext]) -> d
     update: dict[str, Any] = {}
     try:
         reply = await ask_structured(
-            await agent_context(runtime).chosen("judge", state.get("judge_model")),
+            await agent_context(runtime).chosen("judge", state["judge_model"]),
             agent="judge",
             system=prompts.JUDGE,
             user=prompts.question_message(state["question"], state["stances"])
@@ -573,7 +573,7 @@ def tally_votes(state: DebateState) -> dict[str, float]:
             assert t["position"] is not None and t["confidence"] is not None
             tally[t["position"]] = max(tally.get(t["position"], 0.0), t["confidence"])
         return tally
-    weights = state.get("weights", {}) if state["strategy"] == "weighted" else {}
+    weights = state["weights"] if state["strategy"] == "weighted" else {}
     for t in turns:
         assert t["position"] is not None
         tally[t["position"]] = tally.get(t["position"], 0.0) + weights.get(t["speaker"], 1.0)
@@ -666,7 +666,7 @@ def after_decision(state: DebateState) -> list[Send] | Literal["conclude"]:
     """With `compare`, fan out the baselines: one single-agent answer and a self-consistency
     vote with as many samples as the debate made model calls, each sampled with its own
     seed (and, by default, temperature 0.8) so the samples can differ."""
-    if not state.get("compare"):
+    if not state["compare"]:
         return "conclude"
     samples = max(1, model_calls(state.get("usage", [])))
 
@@ -792,7 +792,7 @@ def compare_answers(state: DebateState) -> dict[str, Any]:
 def conclude(state: DebateState) -> dict[str, Any]:
     """Token and latency totals per agent and overall, and the baseline comparison."""
     update: dict[str, Any] = {"totals": usage_totals(state.get("usage", []))}
-    if state.get("compare"):
+    if state["compare"]:
         update["comparison"] = compare_answers(state)
     return update
 

@@ -220,12 +220,13 @@ async def inject_fault(conn: AsyncConnection[Any], call: EffectCall) -> None:
 Moment = Literal["start", "after_effect"]
 # Called at a step's start (nothing of it has happened yet) and right after its effect
 # committed (the row exists, the node's result is not checkpointed yet).
+# The run's hooks travel in its context (`AgentContext.effect_hooks`).
 EffectHook = Callable[[EffectCall, Moment], Awaitable[None]]
-effect_hooks: list[EffectHook] = []
 
 
 async def at_boundary(call: EffectCall, moment: Moment) -> None:
-    for hook in effect_hooks:
+    hooks: tuple[EffectHook, ...] = agent_context(call.runtime).effect_hooks
+    for hook in hooks:
         await hook(call, moment)
 
 

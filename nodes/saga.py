@@ -347,7 +347,7 @@ def next_compensation(saga: Saga, state: SagaState) -> str:
 
 
 def needs_approval(state: SagaState, step: str) -> bool:
-    wanted = step in state.get("require_approval", []) or step in state.get("approval_required", [])
+    wanted = step in state["require_approval"] or step in state.get("approval_required", [])
     return wanted and step not in state.get("approvals", {})
 
 
@@ -386,7 +386,7 @@ def approval_node(saga: Saga) -> Callable[..., Command[Any]]:
             {
                 "kind": "step_approval",
                 "step": step,
-                "order": state.get("order", {}),
+                "order": state["order"],
                 "reason": "flagged by an earlier step"
                 if step in state.get("approval_required", [])
                 else "the input requires approval",

@@ -383,7 +383,10 @@ class BaselineAnswer(TypedDict):
     error: str | None
 
 
-class DebateState(TypedDict, total=False):
+class DebateInputState(TypedDict):
+    """A debate's input once its first node has validated it: every field
+    of `DebateInput`, defaults filled in, so nodes read them without defaults of their own."""
+
     question: str
     kind: Kind
     stances: list[dict[str, Any]]
@@ -398,6 +401,11 @@ class DebateState(TypedDict, total=False):
     seed: int
     judge_model: str | None
     debater_models: dict[str, str]
+
+
+class DebateState(DebateInputState, total=False):
+    """The input, and the channels the run writes as it goes."""
+
     gate: GateRecord
     round: int
     transcript: Annotated[list[Turn], growing()]

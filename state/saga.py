@@ -145,10 +145,18 @@ class ApprovalRecord(TypedDict):
     note: str
 
 
-class SagaState(TypedDict, total=False):
+class SagaInputState(TypedDict):
+    """A saga's input once its first node has validated it: every field
+    of `SagaInput`, defaults filled in, so nodes read them without defaults of their own."""
+
     order: dict[str, Any]
     require_approval: list[str]
     faults: list[dict[str, Any]]
+
+
+class SagaState(SagaInputState, total=False):
+    """The input, and the channels the run writes as it goes."""
+
     status: SagaStatus
     started_at: str
     finished_at: str

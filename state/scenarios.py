@@ -184,7 +184,10 @@ class PhaseTask(TypedDict):
     phase_batches: Annotated[list[BatchRecord], growing()]  # this phase's, as they finish
 
 
-class ScenariosState(TypedDict, total=False):
+class ScenariosInputState(TypedDict):
+    """A scenarios run's input once its first node has validated it: every field
+    of `ScenariosInput`, defaults filled in, so nodes read them without defaults of their own."""
+
     skill: str
     params: dict[str, Any]
     base_size: int
@@ -192,6 +195,11 @@ class ScenariosState(TypedDict, total=False):
     sync: SyncMode
     milestones: list[float]
     seed: int
+
+
+class ScenariosState(ScenariosInputState, total=False):
+    """The input, and the channels the run writes as it goes."""
+
     started_at: float
     phase: int
     runs: Annotated[dict[str, ScenarioRun], merge_dicts]

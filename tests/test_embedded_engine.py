@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import HumanMessage
 
-from mas.llamacpp import ENGINE_SCRIPT, ChatLlamaCpp, EngineCrashedError
-from mas.models import default_gguf_path, make_model
+from mas.providers.llamacpp import ENGINE_SCRIPT, ChatLlamaCpp, EngineCrashedError
+from mas.providers.models import default_gguf_path, make_model
 from tests.support.processes import mas_cli, subprocess_env, wait_for
 
 # Executes `ud2` (an instruction every x86-64 CPU refuses) when llama_cpp is imported:
@@ -149,7 +149,7 @@ def test_an_engine_whose_caller_died_exits() -> None:
     code = textwrap.dedent(
         """
         import os
-        from mas.models import make_model
+        from mas.providers.models import make_model
         model = make_model("llamacpp")
         print(model._engine.process.pid, flush=True)
         os._exit(0)

@@ -15,6 +15,10 @@ from mas.patterns import get_pattern, known_patterns
 from mas_graphs.checkpoints.savers import open_async_saver
 from mas_graphs.nodes.context import AgentContext, ClientContextError
 from mas_graphs.nodes.inputs import InvalidInputError
+from mas_graphs.state.debate import DebateInput, DebateInputState
+from mas_graphs.state.saga import SagaInput, SagaInputState
+from mas_graphs.state.scenarios import ScenariosInput, ScenariosInputState
+from mas_graphs.state.supervisor import SupervisorInput, SupervisorInputState
 from tests.support.factories import decode
 from tests.support.scripted import ScriptedChatModel
 from tests.support.scripts_mixed import any_agent, mixed_script
@@ -152,3 +156,18 @@ async def test_a_served_graph_keeps_the_operators_context(pattern: str, pg_dsn: 
                 await graph.ainvoke(inputs(pattern), config(), context=client)
         values = await graph.ainvoke(inputs(pattern), config(), context={})
     assert values and (model.calls or pattern == "scenarios")
+
+
+@pytest.mark.parametrize(
+    ("input_model", "input_state"),
+    [
+        (SupervisorInput, SupervisorInputState),
+        (DebateInput, DebateInputState),
+        (ScenariosInput, ScenariosInputState),
+        (SagaInput, SagaInputState),
+    ],
+)
+def test_a_state_extends_its_validated_input(input_model: Any, input_state: Any) -> None:
+    """Every input field is in the state, required: the first node fills in every default,
+    so no node needs a default of its own."""
+    assert set(input_state.__required_keys__) == set(input_model.model_fields)

@@ -67,7 +67,7 @@ def mcp_log(tmp_path: Path) -> Path:
 @pytest.fixture
 def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Write an operator's MCP config and point the settings at it."""
-    from mas import tools
+    from mas.providers import tools
 
     def write(servers: dict[str, Any]) -> Path:
         path = tmp_path / "mcp.json"

@@ -13,8 +13,8 @@ import pytest
 
 import mas
 from mas.errors import ModelSpecError, ModelUnavailableError
-from mas.llamacpp import GRAMMAR_MAX_CHARS, ChatLlamaCpp, grammar_safe
-from mas.models import make_model
+from mas.providers.llamacpp import GRAMMAR_MAX_CHARS, ChatLlamaCpp, grammar_safe
+from mas.providers.models import make_model
 from mas.settings import get_settings
 from mas_graphs.state.supervisor import Synthesis, WorkerReport
 from tests.support.fake_ollama import FakeOllama, serve

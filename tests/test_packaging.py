@@ -57,8 +57,8 @@ def test_the_wheel_holds_only_the_namespace_and_the_shell(tmp_path: Path) -> Non
         "mas_graphs/graphs/supervisor.py",
         "mas_graphs/state/common.py",
         "mas_graphs/checkpoints/savers.py",
-        "mas/llamacpp_engine.py",
-        "mas/server_graphs.py",
+        "mas/providers/llamacpp_engine.py",
+        "mas/server/graphs.py",
     ):
         assert module in names, module
 

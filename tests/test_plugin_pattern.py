@@ -26,6 +26,7 @@ from tests.support.processes import (
     wait_for,
 )
 from tests.support.scripts_supervisor import report
+from tests.support.servers import free_port, start_mas_serve
 
 SCRIPTED = "factory:tests.support.factories:scripted_from_env"
 DRAFT = "Tabs let each reader pick a width. Spaces look the same everywhere. Teams pick one."
@@ -158,3 +159,23 @@ def test_a_supervisor_runs_the_plugged_in_pattern_as_a_team(plugin: Path, tmp_pa
     capped = mas_cli("run", "supervisor", "--input", json.dumps({**task, "max_agents": 2}), env=env)
     assert capped.returncode == 1
     assert "3 agents at every depth in all; max_agents is 2" in capped.stderr
+
+
+def test_mas_serve_serves_the_plugged_in_pattern(
+    plugin: Path, tmp_path: Path, server_python: Path
+) -> None:
+    """`mas serve` lists every registered pattern for Aegra, and the server process finds
+    the plugin on its import path: the CLI runs it there through the SDK."""
+    env = plugin_env(plugin, tmp_path, {"writer": DRAFT, "editor": BRIEF})
+    env["MAS_SERVER_PYTHON"] = str(server_python)
+    server = start_mas_serve(env, free_port(), tmp_path / "serve.log")
+    try:
+        ran = mas_cli(
+            "--server", server.url, "run", "brief", "--input", brief_input(), "--json", env=env
+        )
+        assert ran.returncode == 0, ran.stderr + server.log.read_text()[-3_000:]
+        done = json_tail(ran.stdout)
+        assert done["status"] == "done"
+        assert done["values"]["brief"] == BRIEF
+    finally:
+        server.stop()

@@ -323,7 +323,7 @@ async def test_a_pure_python_skill_over_budget_stops_computing() -> None:
 async def test_a_timed_out_generation_gives_the_model_back_at_once() -> None:
     from langchain_core.messages import HumanMessage
 
-    from mas.models import make_model
+    from mas.providers.models import make_model
 
     model = make_model("llamacpp")
     await model.ainvoke([HumanMessage("Say hi.")])  # loaded

@@ -72,14 +72,14 @@ def saga_input(**extra: Any) -> str:
 
 
 def start_paused(scenario: Scenario, data: str) -> subprocess.Popen[str]:
-    """`mas run` with the crash-test pause hook installed, held at `scenario.point`."""
+    """A saga run with the crash-test pause in its context, held at `scenario.point`."""
     env = {
         **scenario.env,
         "MAS_TEST_PAUSE_AT": scenario.point,
         "MAS_TEST_PAUSE_MARKER": str(scenario.marker),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.saga_pause", *run_args(scenario.thread_id, data)],
+        [sys.executable, "-m", "tests.support.saga_pause", scenario.thread_id, data],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

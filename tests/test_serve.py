@@ -157,7 +157,10 @@ OPERATOR_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"context": {"max_workers": 1000}}, "context.max_workers is not the client's to set"),
     ({"context": {"models": {"planner": "llamacpp"}}}, "context.models is not the client's"),
     ({"context": {"picked": {"llamacpp": "x"}}}, "context.picked is not the client's"),
-    ({"context": {"choose": "mas.models:make_model"}}, "context.choose is not the client's"),
+    (
+        {"context": {"choose": "mas.providers.models:make_model"}},
+        "context.choose is not the client's",
+    ),
     ({"context": {"db": "postgresql://attacker"}}, "context.db is not the client's"),
     ({"context": {"model": "llamacpp"}}, "context.model is not the client's"),
     ({"context": {"sealed": False}}, "context.sealed is not the client's"),
@@ -263,7 +266,7 @@ async def test_another_users_runs_are_out_of_reach(server: Process) -> None:
 
 
 def test_every_route_the_server_has_meets_a_rule(server_python: Path) -> None:
-    """Aegra maps each protocol route to an auth event; mas/auth.py has a rule for every
+    """Aegra maps each protocol route to an auth event; mas/server/auth.py has a rule for every
     event (the default one refuses). A route outside Aegra's map, other than the few
     that serve no data, would reach no rule: this fails when a new Aegra has one."""
     listing = subprocess.run(
@@ -293,7 +296,7 @@ from fastapi.routing import APIRoute
 from aegra_api.main import app
 from aegra_api.core.auth_registry import lookup_route_auth
 from aegra_api.core.auth_handlers import _get_handler
-from mas.auth import auth
+from mas.server.auth import auth
 
 def walk(routes):
     for route in routes:

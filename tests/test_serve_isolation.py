@@ -1,6 +1,6 @@
 """A native crash in one client's model call cannot take down another client's run.
 
-The embedded model runs in an engine process of its own (mas/llamacpp.py), so a signal
+The embedded model runs in an engine process of its own (mas/providers/llamacpp.py), so a signal
 there (SIGILL, as llama.cpp's AMX path raises on some Intel CPUs) ends that process
 only: the server's processes keep serving, the call fails like a timed-out one (the
 node's retry gets a new engine), and every other run finishes as if nothing happened.

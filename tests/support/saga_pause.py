@@ -1,5 +1,6 @@
-"""`python -m tests.support.saga_pause <mas arguments>`: the `mas` CLI with a crash-test pause
-installed in Python (a run's input cannot ask for one).
+"""`python -m tests.support.saga_pause THREAD_ID INPUT_JSON`: a saga run whose context
+carries a crash-test pause (a run's input cannot ask for one), on the model MAS_MODEL
+names.
 
 MAS_TEST_PAUSE_AT names the point, `<node>:start` (nothing of the step has happened) or
 `<node>:after_effect` (its effect row is committed, its result not yet checkpointed);
@@ -10,10 +11,14 @@ test can SIGKILL it exactly there. A resumed run finds the file and goes straigh
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sys
 from pathlib import Path
 
-from mas_graphs.nodes.orders import Moment, effect_hooks
+from mas.runner import Runner
+from mas_graphs.nodes.context import AgentContext
+from mas_graphs.nodes.orders import Moment
 from mas_graphs.nodes.saga import EffectCall
 
 PAUSE_S = 120.0
@@ -29,8 +34,12 @@ async def pause_once(call: EffectCall, moment: Moment) -> None:
     await asyncio.sleep(PAUSE_S)
 
 
-if __name__ == "__main__":
-    from mas.cli import app
+async def main(thread_id: str, data: str) -> None:
+    async with Runner(context=AgentContext(effect_hooks=(pause_once,))) as runner:
+        await runner.run(
+            "saga", json.loads(data), thread_id=thread_id, model=os.environ["MAS_MODEL"]
+        )
 
-    effect_hooks.append(pause_once)
-    app(prog_name="mas")
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))

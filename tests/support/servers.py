@@ -25,7 +25,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 import mas
-from mas.serve import find_python312, has_aegra
+from mas.server.launch import find_python312, has_aegra
 from tests.support.factories import decode, encode
 from tests.support.processes import ROOT, subprocess_env
 from tests.support.scripted import ScriptedChatModel

@@ -26,7 +26,7 @@ import httpx
 from langchain_core.language_models import BaseChatModel
 
 from mas.errors import ModelSpecError, ModelUnavailableError
-from mas.llamacpp import ChatLlamaCpp
+from mas.providers.llamacpp import ChatLlamaCpp
 from mas.settings import Settings, get_settings
 from mas_graphs.state.common import EMBEDDED_CHOICE, MODEL_NAME, check_model_choice
 

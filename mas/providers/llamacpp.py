@@ -4,7 +4,7 @@ It speaks the same `format=<json schema>` keyword as ChatOllama, which
 llama.cpp turns into a grammar, so structured agents constrain decoding the
 same way on both providers.
 
-llama.cpp runs in an engine process of its own (`mas/llamacpp_engine.py`), started on
+llama.cpp runs in an engine process of its own (`mas/providers/llamacpp_engine.py`), started on
 first use and checked by a short generation before it takes calls. A native crash
 (an illegal instruction on a CPU the build does not fit, a fault in a kernel) ends
 that process only: the call fails with one line that names the signal and the way

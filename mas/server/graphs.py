@@ -1,7 +1,7 @@
 """The file a LangGraph server loads (langgraph.json, and the Aegra config `mas serve`
 writes): one graph factory per registered pattern, built in and plugged in alike.
 Servers load this file under a name of their own and look a graph up in its namespace,
-so the factories are its attributes, one per pattern name. They live in `mas.serving`,
+so the factories are its attributes, one per pattern name. They live in `mas.server.factories`,
 imported normally, so the process keeps one model, one pool and one compiled graph per
 pattern however many times this is loaded.
 """
@@ -14,7 +14,7 @@ from typing import Any
 from langgraph.graph.state import CompiledStateGraph
 
 from mas.patterns import known_patterns
-from mas.serving import served_graph
+from mas.server.factories import served_graph
 
 GraphFactory = Callable[[], Awaitable[CompiledStateGraph[Any, Any, Any, Any]]]
 

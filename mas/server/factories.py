@@ -1,6 +1,6 @@
 """The patterns as graphs a LangGraph server runs: `langgraph dev` / Studio, and Aegra.
 
-A server imports `mas/server_graphs.py` (listed in langgraph.json and in the Aegra
+A server imports `mas/server/graphs.py` (listed in langgraph.json and in the Aegra
 config `mas serve` writes) and calls one factory per pattern. Each factory returns the
 pattern's compiled graph, built once per process with defaults for whatever the
 server's context lacks:
@@ -26,9 +26,9 @@ from langgraph.graph.state import CompiledStateGraph
 from psycopg_pool import AsyncConnectionPool
 
 from mas.database import resolve_dsn
-from mas.models import make_model, model_from_input
+from mas.providers.models import make_model, model_from_input
+from mas.providers.tools import aload_tools
 from mas.settings import get_settings
-from mas.tools import aload_tools
 from mas_graphs.checkpoints.savers import CONNECTION_KWARGS
 from mas_graphs.nodes.context import AgentContext
 from mas_graphs.state.pattern import PATTERNS, compiled

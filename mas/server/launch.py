@@ -4,7 +4,7 @@ project's PostgreSQL.
 Aegra (Apache-2.0) speaks the API the LangGraph SDK and Studio use, keeps threads,
 runs and checkpoints in PostgreSQL (the embedded server by default, `DATABASE_URL`
 otherwise: one database with this project's own tables), and loads the graphs from
-`mas/server_graphs.py`. With Redis (`REDIS_URL`), any number of its processes, on any
+`mas/server/graphs.py`. With Redis (`REDIS_URL`), any number of its processes, on any
 number of machines, share the runs: each run is leased by one worker and kept alive by
 heartbeats; a run whose worker died is leased again and resumes from its last
 checkpoint. No queue of ours.
@@ -63,13 +63,13 @@ def check_exposure(host: str, settings: Settings) -> None:
 
 def aegra_config(directory: Path, *, with_auth: bool) -> Path:
     """The Aegra config: this project's graph factories, and its auth when keys are set."""
-    graphs = ROOT / "mas" / "server_graphs.py"
+    graphs = ROOT / "mas" / "server" / "graphs.py"
     config: dict[str, object] = {
         "dependencies": [str(ROOT)],
         "graphs": {name: f"{graphs}:{name}" for name in known_patterns()},
     }
     if with_auth:
-        config["auth"] = {"path": f"{ROOT / 'mas' / 'auth.py'}:auth"}
+        config["auth"] = {"path": f"{ROOT / 'mas' / 'server' / 'auth.py'}:auth"}
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "aegra.json"
     path.write_text(json.dumps(config, indent=2))
@@ -119,7 +119,7 @@ def find_python312() -> Path | None:
 
 
 def has_aegra(python: Path) -> bool:
-    probe = "import aegra_api, mas.server_graphs"
+    probe = "import aegra_api, mas.server.graphs"
     return subprocess.run([str(python), "-c", probe], capture_output=True).returncode == 0
 
 
