@@ -98,7 +98,7 @@ async def run_role_agent(
 ) -> RoleWork:
     """The worker's report; with tools, up to `max_steps` tool calls come first (each
     recorded, its key `call_key:<step>`). The role is data in the user message
-    (nodes/prompts.py); a fallback stands in for the worker whose role it is given."""
+    (nodes/prompts/supervisor.py); a fallback stands in for the worker whose role it is given."""
     usage: list[CallUsage] = []
     calls: list[ToolCall] = []
     system = prompts.FALLBACK_WORKER if fallback else prompts.WORKER

@@ -254,7 +254,7 @@ async def ask_structured(
     it raises `ValueError`, and its message goes into the repair turn.
 
     Instructions (`system`, the project's own) and data (`user`, which may carry text
-    from the run's input) stay in separate messages (see nodes/prompts.py).
+    from the run's input) stay in separate messages (see nodes/prompts/).
     """
     runnable = constrained(sampled(model, sampling), schema)
     messages: list[BaseMessage] = [

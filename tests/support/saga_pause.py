@@ -1,6 +1,6 @@
 """`python -m tests.support.saga_pause THREAD_ID INPUT_JSON`: a saga run whose context
-carries a crash-test pause (a run's input cannot ask for one), on the model MAS_MODEL
-names.
+carries a crash-test pause (a run's input cannot ask for one), on the default model
+(MAS_MODEL).
 
 MAS_TEST_PAUSE_AT names the point, `<node>:start` (nothing of the step has happened) or
 `<node>:after_effect` (its effect row is committed, its result not yet checkpointed);
