@@ -44,7 +44,12 @@ from mas.secrets import redact
 from mas.server.threads import aget_thread
 from mas.settings import Settings, get_settings
 from mas.tracing import run_trace
-from mas_graphs.checkpoints.admin import aclaim_thread, arecord_run_end, arecord_run_start
+from mas_graphs.checkpoints.admin import (
+    ThreadRecord,
+    aclaim_thread,
+    arecord_run_end,
+    arecord_run_start,
+)
 from mas_graphs.checkpoints.errors import LockLostError
 from mas_graphs.checkpoints.locks import ThreadLocks
 from mas_graphs.checkpoints.savers import aconnection, open_async_saver
@@ -278,8 +283,13 @@ class Runner:
         name, thread_id = run.pattern.name, run.thread_id
         async with self._locks.hold(thread_id):
             async with aconnection(self.saver) as conn:
-                if not await aclaim_thread(conn, thread_id, name, run.model_spec, run.options):
-                    await self._refuse_known(conn, thread_id)
+                claimed = await aclaim_thread(conn, thread_id, name, run.model_spec, run.options)
+                known = None if claimed else await aget_thread(conn, thread_id)
+            if not claimed:
+                # With the connection back in the pool: the saver takes one of its own, and
+                # a pool may have only one (MAS_POOL_SIZE=1).
+                await self._refuse_known(known, thread_id)
+                async with aconnection(self.saver) as conn:
                     await arecord_run_start(conn, thread_id, name, run.model_spec, run.options)
             return await self._drive(
                 self._graph(run.pattern, run.options),
@@ -292,10 +302,9 @@ class Runner:
                 on_event=on_event,
             )
 
-    async def _refuse_known(self, conn: Any, thread_id: str) -> None:
-        """A new run's thread id must be new: not in the registry, the server's threads or
-        the checkpoints."""
-        record = await aget_thread(conn, thread_id)
+    async def _refuse_known(self, record: ThreadRecord | None, thread_id: str) -> None:
+        """A new run's thread id must be new: not in the registry (`record`), the server's
+        threads or the checkpoints."""
         config: Any = {"configurable": {"thread_id": thread_id}}
         if record is not None or await self.saver.aget_tuple(config) is not None:
             if record is not None and record.status == "done":
