@@ -88,7 +88,19 @@ def start_scenarios(state: ScenariosState) -> dict[str, Any]:
         )
         for spec in data.scenarios
     }
-    return {**data.model_dump(), "runs": runs, "phase": 0, "started_at": time.time()}
+    values = {**data.model_dump(), "runs": runs, "phase": 0}
+    now = time.time()
+    deadline = sync_deadline(cast(ScenariosState, values), 0, now)
+    return {**values, "started_at": now, "phase_deadline": deadline}
+
+
+def sync_deadline(state: ScenariosState, phase: int, now: float) -> float | None:
+    """When sync point `phase` stops waiting for scenarios behind. The last one has no
+    deadline: the aggregate compares every scenario's end (each within its budget)."""
+    timeout = state["sync_timeout_s"]
+    if timeout is None or phase >= phase_count(state) - 1:
+        return None
+    return now + timeout
 
 
 def phase_count(state: ScenariosState) -> int:
@@ -132,6 +144,7 @@ def dispatch_phase(state: ScenariosState) -> list[Send] | Literal["milestone_syn
                 params=state["params"],
                 run=run,
                 target=phase_target(state, run, state["phase"]),
+                deadline=state.get("phase_deadline"),  # threads from before deadlines: none
                 phase_batches=[],
             ),
         )
@@ -272,8 +285,13 @@ async def run_batch(task: PhaseTask, runtime: Runtime[AgentContext]) -> dict[str
 
 
 def next_batch(task: PhaseTask) -> str:
-    run = task["run"]
-    return "run_batch" if run["status"] == "running" and run["items_done"] < task["target"] else END
+    """The next batch, until the sync point's target, or its deadline: a scenario behind
+    then stops between two batches, and the others go on (it carries on from here in the
+    next phase)."""
+    run, deadline = task["run"], task.get("deadline")
+    short = run["status"] == "running" and run["items_done"] < task["target"]
+    past_deadline = deadline is not None and time.time() >= deadline
+    return "run_batch" if short and not past_deadline else END
 
 
 def batch_failed(task: PhaseTask, error: NodeError) -> Command[Any]:
@@ -330,32 +348,45 @@ def quality(batches: list[BatchRecord]) -> dict[str, float]:
     return {metric: round(total / items, 4) for metric, total in totals.items()} if items else {}
 
 
-def snapshot(run: ScenarioRun, batches: list[BatchRecord]) -> ScenarioSnapshot:
+def snapshot(run: ScenarioRun, batches: list[BatchRecord], *, late: bool) -> ScenarioSnapshot:
     return ScenarioSnapshot(
         status=run["status"],
         items_done=run["items_done"],
         pct=round(100 * run["items_done"] / run["size"], 1),
         elapsed_ms=run["elapsed_ms"],
         quality=quality(batches),
+        late=late,
     )
 
 
 def milestone_sync(state: ScenariosState, runtime: Runtime[AgentContext]) -> Command[Any]:
     """Every live scenario reached this sync point (or stopped): record where each stands,
     then release them towards the next one."""
-    phase = state["phase"]
+    phase, now = state["phase"], time.time()
     record = MilestoneRecord(
         index=phase,
         label=phase_label(state, phase),
-        at_ms=round((time.time() - state["started_at"]) * 1000, 1),
+        at_ms=round((now - state["started_at"]) * 1000, 1),
         scenarios={
-            name: snapshot(run, state.get("batches", {}).get(name, []))
+            name: snapshot(
+                run,
+                state.get("batches", {}).get(name, []),
+                late=run["status"] == "running"
+                and run["items_done"] < phase_target(state, run, phase),
+            )
             for name, run in state["runs"].items()
         },
     )
-    runtime.stream_writer({"node": "milestone_sync", "milestone": record["label"], "index": phase})
-    advanced: ScenariosState = {**state, "phase": phase + 1}
-    return Command(update={"phase": phase + 1, "timeline": [record]}, goto=dispatch_phase(advanced))
+    late = [name for name, s in record["scenarios"].items() if s["late"]]
+    runtime.stream_writer(
+        {"node": "milestone_sync", "milestone": record["label"], "index": phase, "late": late}
+    )
+    deadline = sync_deadline(state, phase + 1, now)
+    advanced: ScenariosState = {**state, "phase": phase + 1, "phase_deadline": deadline}
+    return Command(
+        update={"phase": phase + 1, "phase_deadline": deadline, "timeline": [record]},
+        goto=dispatch_phase(advanced),
+    )
 
 
 # --- aggregation ----------------------------------------------------------------------

@@ -27,6 +27,8 @@ DEFAULT_SCENARIOS: dict[str, dict[str, Any]] = {
     "complex": {"scale": 8.0, "budget_s": 300.0, "batch_size": 20, "difficulty": 1.0},
 }
 DEFAULT_MILESTONES = (0.3, 0.5, 0.7, 0.9, 1.0)
+# Scenarios at a sync point wait this long for one behind, then go on without it.
+DEFAULT_SYNC_TIMEOUT_S = 120.0
 
 
 # --- input ------------------------------------------------------------------------------
@@ -83,6 +85,15 @@ class ScenariosInput(BaseModel):
         default_factory=lambda: list(DEFAULT_MILESTONES), min_length=1, max_length=MAX_MILESTONES
     )
     seed: int = Field(default=0, ge=0, le=2**31)
+    sync_timeout_s: float | None = Field(
+        default=DEFAULT_SYNC_TIMEOUT_S,
+        gt=0,
+        le=86_400,
+        description="How long scenarios that reached a sync point wait for one behind: "
+        "then they go on, and it is recorded late there (it joins a later sync point if "
+        "it catches up). None: wait for all. The last sync point waits for every "
+        "scenario's end (each within its budget_s): the comparison needs them all.",
+    )
 
     @field_validator("scenarios")
     @classmethod
@@ -165,6 +176,8 @@ class ScenarioSnapshot(TypedDict):
     pct: float
     elapsed_ms: float
     quality: dict[str, float]
+    # still running but short of this sync point when its deadline passed
+    late: bool
 
 
 class MilestoneRecord(TypedDict):
@@ -181,6 +194,9 @@ class PhaseTask(TypedDict):
     params: dict[str, Any]
     run: ScenarioRun
     target: int
+    # When the others stop waiting (epoch seconds; None: no deadline). Part of the
+    # checkpointed task, so a run resumed after a crash keeps the same deadline.
+    deadline: float | None
     phase_batches: Annotated[list[BatchRecord], growing()]  # this phase's, as they finish
 
 
@@ -195,6 +211,7 @@ class ScenariosInputState(TypedDict):
     sync: SyncMode
     milestones: list[float]
     seed: int
+    sync_timeout_s: float | None
 
 
 class ScenariosState(ScenariosInputState, total=False):
@@ -202,6 +219,8 @@ class ScenariosState(ScenariosInputState, total=False):
 
     started_at: float
     phase: int
+    # when the current sync point stops waiting (epoch seconds; None: it waits for all)
+    phase_deadline: float | None
     runs: Annotated[dict[str, ScenarioRun], merge_dicts]
     batches: Annotated[dict[str, list[BatchRecord]], growing_per_key()]  # per scenario
     timeline: Annotated[list[MilestoneRecord], growing()]

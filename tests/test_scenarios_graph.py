@@ -3,8 +3,10 @@ budgets, scaling, input validation and the CLI views."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,69 @@ async def test_milestone_sync_runs_once_per_milestone_after_all_live_scenarios()
         previous = positions[k - 1] if k else 0
         later = batch_events(events[previous:position])
         assert all(e["items_done"] <= math.ceil(pct * sizes[e["scenario"]] - 1e-9) for e in later)
+
+
+async def test_a_scenario_behind_at_a_deadline_is_recorded_late_and_joins_later() -> None:
+    """`sync_timeout_s`: at 30 % the fast scenario stops waiting for the slow one after
+    0.3 s; the slow one is recorded late with its progress, goes on, and the last sync
+    point waits for both ends."""
+    specs = (
+        {"name": "fast", "scale": 1, "batch_size": 1},
+        {"name": "slow", "scale": 10, "batch_size": 1},
+    )
+    data = sleepy("milestone", *specs, item_s=0.05, milestones=[0.3, 1.0], sync_timeout_s=0.3)
+    values, events = await run_graph(data)
+    first, last = values["timeline"]
+    # the slow one needs 12 items (0.6 s) for 30 %; the deadline came first
+    assert first["scenarios"]["slow"]["late"] is True
+    assert 0 < first["scenarios"]["slow"]["items_done"] < 12
+    assert first["scenarios"]["fast"] == {**first["scenarios"]["fast"], "late": False, "pct": 50.0}
+    sync = next(e for e in events if e["node"] == "milestone_sync")
+    assert sync["late"] == ["slow"]
+    # it joined again: both finished, and the end was not cut short
+    assert not last["scenarios"]["slow"]["late"] and not last["scenarios"]["fast"]["late"]
+    assert {r["status"] for r in values["runs"].values()} == {"done"}
+    assert values["runs"]["slow"]["items_done"] == 40
+
+
+async def test_without_a_sync_timeout_every_sync_point_waits_for_all() -> None:
+    specs = (
+        {"name": "fast", "scale": 1, "batch_size": 1},
+        {"name": "slow", "scale": 10, "batch_size": 1},
+    )
+    data = sleepy("milestone", *specs, item_s=0.01, milestones=[0.3, 1.0], sync_timeout_s=None)
+    values, _ = await run_graph(data)
+    first = values["timeline"][0]
+    assert first["scenarios"]["slow"] == {**first["scenarios"]["slow"], "late": False}
+    assert first["scenarios"]["slow"]["items_done"] == 12
+
+
+async def test_a_run_resumed_after_a_crash_keeps_its_sync_deadline() -> None:
+    """The deadline is in the checkpointed tasks: a run stopped mid-phase and resumed
+    after the deadline passed is held to it, not given a new one."""
+    specs = (
+        {"name": "fast", "scale": 1, "batch_size": 1},
+        {"name": "slow", "scale": 10, "batch_size": 1},
+    )
+    data = sleepy("milestone", *specs, item_s=0.1, milestones=[0.3, 1.0], sync_timeout_s=1.0)
+    graph = scenarios.build(
+        ScenariosOptions(backoff_s=0.0), checkpointer=InMemorySaver(), model=notebook_model()
+    )
+    state, _ = get_pattern("scenarios").parse(data)
+    config: Any = {"configurable": {"thread_id": "crash"}}
+    slow_batches = 0
+    async for event in graph.astream(state, config, stream_mode="custom"):
+        slow_batches += event["node"] == "run_batch" and event["scenario"] == "slow"
+        if slow_batches == 2:
+            break  # the process dies here: the run stops where its checkpoints are
+    deadline = (await graph.aget_state(config)).values["phase_deadline"]
+    await asyncio.sleep(max(0.0, deadline - time.time()) + 0.1)
+
+    values = await graph.ainvoke(None, config)
+    slow = values["timeline"][0]["scenarios"]["slow"]
+    # A new deadline would have given it a second (ten more items, enough for 30 %).
+    assert slow["late"] is True and slow["items_done"] <= 4
+    assert values["runs"]["slow"]["status"] == "done"
 
 
 async def test_lockstep_meets_after_every_batch() -> None:

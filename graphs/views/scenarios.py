@@ -35,7 +35,8 @@ class ScenariosProgress:
             self.scenarios[data["scenario"]] = data
         elif data.get("node") == "milestone_sync":
             at = time.perf_counter() - self.started
-            self.milestones.append(f"{data['milestone']} at {at:.1f}s")
+            late = f" (late: {', '.join(data['late'])})" if data.get("late") else ""
+            self.milestones.append(f"{data['milestone']} at {at:.1f}s{late}")
 
     def __rich__(self) -> Panel:
         table = Table(box=None, show_header=True, header_style="bold")
@@ -93,7 +94,12 @@ def render(console: Console, values: dict[str, Any]) -> None:
     for name in names:
         timeline.add_column(name, justify="right")
     for m in result.get("timeline", []):
-        cells = [f"{m['scenarios'][n]['pct']:.0f}%" for n in names]
+        cells = [
+            Text(f"{s['pct']:.0f}% late", style="yellow")
+            if (s := m["scenarios"][n]).get("late")  # older threads' records have no flag
+            else f"{s['pct']:.0f}%"
+            for n in names
+        ]
         timeline.add_row(m["label"], f"{m['at_ms'] / 1000:.1f}s", *cells)
     console.print(timeline)
     ranking = ", ".join(
