@@ -53,7 +53,7 @@ from mas_graphs.nodes.structured import (
 from mas_graphs.nodes.tools import TOOLS
 from mas_graphs.state.common import CallUsage, validation_problems
 from mas_graphs.state.registry import Registry
-from mas_graphs.state.supervisor import Critique, ToolCall, ToolStep, WorkerReport
+from mas_graphs.state.supervisor import Assignment, Critique, ToolCall, ToolStep, WorkerReport
 
 # Stated in a report made from an agent's plain-text answer, which gives no confidence.
 TEXT_ANSWER_CONFIDENCE = 0.5
@@ -93,6 +93,7 @@ async def run_role_agent(
     max_steps: int,
     fallback: bool = False,
     guidance: str = "",
+    assignment: Assignment | None = None,
     sampling: Sampling | None = None,
     call_key: str = "",
 ) -> RoleWork:
@@ -114,6 +115,7 @@ async def run_role_agent(
             observations=[observation(call) for call in calls],
             fallback=fallback,
             guidance=guidance,
+            assignment=assignment,
         )
 
     try:
@@ -280,6 +282,7 @@ class AgentRequest(TypedDict):
     role: str  # what the run's input says this worker does ("" if nothing)
     context: list[dict[str, Any]]  # earlier workers' reports
     guidance: str  # a person's note when they asked for this worker again ("" if none)
+    assignment: Assignment | None  # its own part of the task, if the planner gave one
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
+from mas.errors import InputError
+from mas.patterns import get_pattern
 from mas_graphs.graphs import supervisor
 from mas_graphs.nodes.supervisor import PlanError, plan_batches
 from mas_graphs.state.supervisor import Plan, PlanStep, SupervisorOptions
@@ -97,6 +100,83 @@ async def test_a_plain_fan_out_makes_one_call_per_worker_and_one_synthesis() -> 
     assert values["plan"]["batches"] == [["researcher", "analyst", "critic"]]
     assert values["synthesis"]["conflicts"] == [] and values["synthesis"]["summary"]
     assert len(set(worker_steps(model).values())) == 1
+
+
+def declared_team(**depends_on: list[str]) -> list[dict[str, Any]]:
+    return [{**w, "depends_on": depends_on.get(w["name"], [])} for w in TEAM]
+
+
+async def test_a_declared_plan_runs_its_dependencies_with_no_planning_call() -> None:
+    script = supervisor_script(planner=AssertionError("no planner call"))
+    team = declared_team(critic=["researcher"], analyst=["critic"])
+    values, model = await run_graph(script, task={"workers": team, "planning": "declared"})
+    assert "planner" not in model.calls
+    assert values["plan"]["source"] == "declared"
+    assert values["plan"]["batches"] == [["researcher"], ["critic"], ["analyst"]]
+    steps = worker_steps(model)
+    assert steps["researcher"] < steps["critic"] < steps["analyst"]  # type: ignore[operator]
+
+
+async def test_the_planner_keeps_declared_dependencies_and_gives_each_worker_its_part() -> None:
+    planned = {
+        "steps": [
+            {"worker": w, "subtask": f"part of {w}", "expected_output": f"{w} notes"}
+            for w in ("researcher", "analyst", "critic")
+        ],
+        "rationale": "all at once",
+    }
+    seen: dict[str, str] = {}
+
+    def worker(name: str) -> Any:
+        def reply(messages: list[Any]) -> str:
+            seen[name] = messages[-1].text
+            return json.dumps(report(f"{name} reports", 0.7))
+
+        return reply
+
+    script = supervisor_script(planner=planned, **{w: worker(w) for w in ("researcher", "critic")})
+    team = declared_team(critic=["researcher"])
+    values, model = await run_graph(script, task={"workers": team})
+    # the planner put everyone in one batch; the declared wait is kept
+    assert values["plan"]["batches"] == [["researcher", "analyst"], ["critic"]]
+    assert values["plan"]["assignments"]["critic"] == {
+        "subtask": "part of critic",
+        "expected_output": "critic notes",
+    }
+    assert "critic waits for researcher" in next(p for a, p in model.prompts if a == "planner")
+    assert '"part of critic"' in seen["critic"] and '"critic notes"' in seen["critic"]
+    assert '"part of researcher"' in seen["researcher"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        (
+            {"workers": declared_team(critic=["intern"]), "planning": "declared"},
+            "workers[critic].depends_on: unknown workers intern",
+        ),
+        (
+            {"workers": declared_team(critic=["critic"]), "planning": "declared"},
+            "workers[critic].depends_on: a worker cannot wait for itself",
+        ),
+        (
+            {
+                "workers": declared_team(critic=["analyst"], analyst=["critic"]),
+                "planning": "declared",
+            },
+            "depends_on: the dependencies form a cycle: analyst, critic",
+        ),
+        (
+            {"workers": declared_team(critic=["analyst"]), "planning": "parallel"},
+            "depends_on: a parallel plan runs every worker at once",
+        ),
+    ],
+)
+def test_declared_dependencies_are_checked_before_any_work(
+    fields: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(InputError, match=re.escape(problem)):
+        get_pattern("supervisor").parse({"task": "Queue or not?", **fields})
 
 
 async def test_later_batches_receive_earlier_results_as_context() -> None:

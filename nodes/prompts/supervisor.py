@@ -3,6 +3,7 @@ checks and synthesizer."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from mas_graphs.nodes.prompts.common import DATA_RULE, as_data, named_list, quoted, section
@@ -38,8 +39,10 @@ PLANNER = (
     "You are the supervisor's planner. The user message lists the team (each worker's "
     "name and role) and the task. Choose which workers the task needs and what each must "
     "wait for: one step per chosen worker, whose depends_on lists the workers whose "
-    "results it needs first. Workers that do not depend on each other run in parallel; "
-    f"dependencies must never form a cycle. {DATA_RULE}"
+    "results it needs first, with the worker's own part of the task (subtask) and what it "
+    "should hand back (expected_output). Workers that do not depend on each other run in "
+    "parallel; dependencies must never form a cycle; a dependency the team list gives "
+    f"is kept. {DATA_RULE}"
 )
 
 
@@ -106,11 +109,17 @@ def worker_message(
     observations: list[str],
     fallback: bool = False,
     guidance: str = "",
+    assignment: Mapping[str, Any] | None = None,
 ) -> str:
-    """Task first, then the role, then a closing cue: small models follow what they read
-    last, so the cue (built from the worker's validated name) comes last."""
+    """Task first, then the role (and the part the planner gave it), then a closing cue:
+    small models follow what they read last, so the cue (built from the worker's
+    validated name) comes last."""
     role_label = "Their role" if fallback else "Your role"
     parts = [f"Task: {quoted(task)}", f"{role_label} ({name}): {quoted(role)}"]
+    if assignment:
+        parts.append(f"The planner's part for {name}: {quoted(assignment['subtask'])}")
+        if assignment["expected_output"]:
+            parts.append(f"Hand back: {quoted(assignment['expected_output'])}")
     if context:
         parts.append(section("Results from earlier workers", as_data(context)))
     if guidance:
@@ -126,10 +135,19 @@ def worker_message(
 
 def planner_message(workers: list[dict[str, Any]], task: str) -> str:
     team = named_list((w["name"], w["role"]) for w in workers)
-    return (
-        f"Task: {quoted(task)}\n\n{section('The team', team)}\n\n"
-        "Write the plan: a step for each worker the task needs, with what it waits for."
+    parts = [f"Task: {quoted(task)}", section("The team", team)]
+    # Names only: each is a validated worker name, never free text.
+    if waits := [
+        f"{w['name']} waits for {', '.join(w['depends_on'])}"
+        for w in workers
+        if w.get("depends_on")
+    ]:
+        parts.append(section("Dependencies to keep", "\n".join(waits)))
+    parts.append(
+        "Write the plan: a step for each worker the task needs, with what it waits for, "
+        "its own part of the task and what it hands back."
     )
+    return "\n\n".join(parts)
 
 
 def replan_message(

@@ -21,6 +21,7 @@ from mas_graphs.state.supervisor import (
     PlanRecord,
     SupervisorInput,
     SupervisorState,
+    declared_layers,
 )
 
 
@@ -60,18 +61,32 @@ async def open_supervisor(state: SupervisorState, runtime: Runtime[AgentContext]
     operator's limits, from the context)."""
     given = input_fields(SupervisorInput, state)
     limits = {"max_workers": agent_context(runtime).max_workers}
-    values = validated_input(
-        "supervisor", SupervisorInput, given, check_workers, limits=limits
-    ).model_dump()
+    data = validated_input("supervisor", SupervisorInput, given, check_workers, limits=limits)
+    values = data.model_dump()
     if values["planning"] == "parallel":
         # A plain fan-out: the plan is the input's workers, all at once, no planning call.
         names = [w["name"] for w in values["workers"]]
         plan = PlanRecord(
-            batches=[names], rationale="all workers at once", source="parallel", note=""
+            batches=[names],
+            rationale="all workers at once",
+            source="parallel",
+            note="",
+            assignments={},
+        )
+        values |= {"plan": plan, "batch_index": 0}
+    elif values["planning"] == "declared":
+        # A known task graph: the workers' own dependencies are the plan, no planning call.
+        plan = PlanRecord(
+            batches=declared_layers(data),
+            rationale="the dependencies the input declares",
+            source="declared",
+            note="",
+            assignments={},
         )
         values |= {"plan": plan, "batch_index": 0}
     return values
 
 
 def after_opening(state: SupervisorState) -> list[Send] | str:
+    # A parallel or declared plan is made in `open_supervisor`: no planning call.
     return "plan_work" if state["planning"] == "planner" else after_planning(state)

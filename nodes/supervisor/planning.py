@@ -17,6 +17,7 @@ from mas_graphs.nodes.structured import StructuredOutputError, ask_agent
 from mas_graphs.nodes.supervisor.workers import dispatch_batch, failed_in, with_roles
 from mas_graphs.state.common import CallUsage
 from mas_graphs.state.supervisor import (
+    Assignment,
     Plan,
     PlanRecord,
     PlanReview,
@@ -24,6 +25,7 @@ from mas_graphs.state.supervisor import (
     PlanStep,
     Replan,
     SupervisorState,
+    dependency_layers,
     plan_schema,
     replan_schema,
     review_answer_schema,
@@ -47,11 +49,17 @@ class Batches:
     notes: list[str]
 
 
-def plan_batches(steps: list[PlanStep], known: list[str], *, allow_empty: bool = False) -> Batches:
-    """Group the steps' workers into dependency layers. Slips with one obvious reading
-    are mended and noted (a worker listed twice, a dependency on a worker the plan left
-    out or on itself); what cannot run raises `PlanError` (unknown workers, cycles, no
-    steps)."""
+def plan_batches(
+    steps: list[PlanStep],
+    known: list[str],
+    *,
+    allow_empty: bool = False,
+    declared: dict[str, list[str]] | None = None,
+) -> Batches:
+    """Group the steps' workers into dependency layers, keeping the dependencies the input
+    `declared` for them. Slips with one obvious reading are mended and noted (a worker
+    listed twice, a dependency on a worker the plan left out or on itself); what cannot
+    run raises `PlanError` (unknown workers, cycles, no steps)."""
     if not steps and not allow_empty:
         raise PlanError("the plan is empty")
     named = {step.worker for step in steps} | {d for s in steps for d in s.depends_on}
@@ -64,29 +72,38 @@ def plan_batches(steps: list[PlanStep], known: list[str], *, allow_empty: bool =
             notes.append(f"{step.worker} was listed twice; its steps were merged")
         if step.worker in step.depends_on:
             notes.append(f"{step.worker} cannot depend on itself; that was dropped")
-        needs.setdefault(step.worker, set()).update(set(step.depends_on) - {step.worker})
+        kept = set((declared or {}).get(step.worker, []))
+        needs.setdefault(step.worker, set()).update((set(step.depends_on) | kept) - {step.worker})
     for worker, deps in list(needs.items()):
         for missing in sorted(deps - set(needs)):
-            needs[missing] = set()
+            needs[missing] = set((declared or {}).get(missing, []))
             notes.append(f"added {missing}, which {worker} depends on")
-    layers: list[list[str]] = []
-    done: set[str] = set()
-    while len(done) < len(needs):
-        ready = [w for w in known if w in needs and w not in done and needs[w] <= done]
-        if not ready:
-            raise PlanError(
-                "the dependencies form a cycle: " + ", ".join(sorted(set(needs) - done))
-            )
-        layers.append(ready)
-        done.update(ready)
-    return Batches(layers, notes)
+    try:
+        return Batches(dependency_layers(needs, known), notes)
+    except ValueError as error:
+        raise PlanError(str(error)) from None
+
+
+def assignments_of(steps: list[PlanStep]) -> dict[str, Assignment]:
+    """Each planned worker's own part, where the planner gave one."""
+    return {
+        step.worker: Assignment(subtask=step.subtask, expected_output=step.expected_output)
+        for step in steps
+        if step.subtask
+    }
+
+
+def declared_dependencies(workers: list[dict[str, Any]]) -> dict[str, list[str]]:
+    return {w["name"]: w["depends_on"] for w in workers if w["depends_on"]}
 
 
 async def plan_work(state: SupervisorState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     names = [w["name"] for w in state["workers"]]
 
+    declared = declared_dependencies(state["workers"])
+
     def runnable(plan: Plan) -> None:
-        plan_batches(plan.steps, names)
+        plan_batches(plan.steps, names, declared=declared)
 
     try:
         reply = await ask_agent(
@@ -98,19 +115,22 @@ async def plan_work(state: SupervisorState, runtime: Runtime[AgentContext]) -> d
             check=runnable,
         )
     except StructuredOutputError as error:
+        fallback = plan_batches([PlanStep(worker=name) for name in names], names, declared=declared)
         plan = PlanRecord(
-            batches=[names],
-            rationale="all workers in parallel",
+            batches=fallback.layers,
+            rationale="every worker, in the order the input declares",
             source="fallback",
-            note=f"planner failed, so every worker runs in one batch: {error.problem}",
+            note=f"planner failed, so every worker runs as soon as it can: {error.problem}",
+            assignments={},
         )
         return {"plan": plan, "batch_index": 0, "usage": error.usage}
-    batches = plan_batches(reply.value.steps, names)
+    batches = plan_batches(reply.value.steps, names, declared=declared)
     plan = PlanRecord(
         batches=batches.layers,
         rationale=reply.value.rationale,
         source="planner",
         note="; ".join(batches.notes),
+        assignments=assignments_of(reply.value.steps),
     )
     return {"plan": plan, "batch_index": 0, "usage": [reply.usage]}
 
@@ -141,6 +161,7 @@ def review_plan(state: SupervisorState) -> dict[str, Any]:
             rationale=state["plan"]["rationale"],
             source="reviewer",
             note=answer.note or "batches edited by reviewer",
+            assignments=state["plan"].get("assignments", {}),
         )
         return {"plan": plan}
     return {}
@@ -164,9 +185,15 @@ async def replan_work(state: SupervisorState, runtime: Runtime[AgentContext]) ->
     failed = failed_in(state, index - 1)
     usage: list[CallUsage] = []
 
-    def runnable(replan: Replan) -> None:
-        plan_batches(replan.steps, names, allow_empty=True)
+    declared = {
+        name: [d for d in deps if d in names]  # who already reported is no longer waited for
+        for name, deps in declared_dependencies(waiting).items()
+    }
 
+    def runnable(replan: Replan) -> None:
+        plan_batches(replan.steps, names, allow_empty=True, declared=declared)
+
+    parts: dict[str, Assignment] = {}
     if not names:
         new, reason = remaining, "every worker has reported"
     else:
@@ -188,8 +215,9 @@ async def replan_work(state: SupervisorState, runtime: Runtime[AgentContext]) ->
         except StructuredOutputError as error:
             new, reason, usage = remaining, f"replanner failed: {error.problem}", error.usage
         else:
-            new = plan_batches(reply.value.steps, names, allow_empty=True).layers
+            new = plan_batches(reply.value.steps, names, allow_empty=True, declared=declared).layers
             reason, usage = reply.value.reason, [reply.usage]
+            parts = assignments_of(reply.value.steps)
     revision = PlanRevision(
         after_batch=index - 1,
         trigger="failure" if failed else "batch",
@@ -200,7 +228,11 @@ async def replan_work(state: SupervisorState, runtime: Runtime[AgentContext]) ->
         changed=new != remaining,
     )
     revised = PlanRecord(
-        **{**plan, "batches": [*plan["batches"][:index], *new]},
+        **{
+            **plan,
+            "batches": [*plan["batches"][:index], *new],
+            "assignments": {**plan.get("assignments", {}), **parts},
+        },
     )
     if revision["changed"]:
         revised["source"] = "replanner"

@@ -79,6 +79,8 @@ def dispatch_batch(
                 guidance=guidance,
                 on_failure="replan" if replan else "fallback",
                 max_parallel=state["max_parallel"],
+                # older threads' plans have no assignments
+                assignment=state["plan"].get("assignments", {}).get(name),
             ),
         )
         for name in batches[index]
@@ -155,6 +157,7 @@ async def run_worker(task: WorkerTask, runtime: Runtime[AgentContext]) -> Comman
             role=worker["role"],
             context=task["context"],
             guidance=task["guidance"],
+            assignment=task.get("assignment"),
         )
         report, usage = await run_registered_agent(
             AGENTS.get(worker["agent"]), request, get_config()
@@ -170,6 +173,7 @@ async def run_worker(task: WorkerTask, runtime: Runtime[AgentContext]) -> Comman
             tool_names=worker["tools"],
             max_steps=worker["max_steps"],
             guidance=task["guidance"],
+            assignment=task.get("assignment"),
             sampling=worker_sampling(worker["name"], worker["temperature"]),
             call_key=task_key(get_config()),
         )

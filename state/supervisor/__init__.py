@@ -5,7 +5,6 @@ answers), `state` (the graph's state and what each `Send` hands a task)."""
 from mas_graphs.state.supervisor.input import (
     DEFAULT_MAX_STEPS,
     DEFAULT_MAX_WORKERS,
-    DEFAULT_TEAM,
     MAX_AGENTS,
     MAX_DEPTH,
     MAX_FINDINGS,
@@ -20,6 +19,8 @@ from mas_graphs.state.supervisor.input import (
     SupervisorOptions,
     WorkerKind,
     WorkerSpec,
+    declared_layers,
+    dependency_layers,
     share_budgets,
     supervisor_agents,
     supervisor_levels,
@@ -54,6 +55,7 @@ from mas_graphs.state.supervisor.schemas import (
     team_names,
 )
 from mas_graphs.state.supervisor.state import (
+    Assignment,
     Conflict,
     ConflictTask,
     Escalation,
@@ -72,7 +74,6 @@ from mas_graphs.state.supervisor.state import (
 __all__ = [
     "DEFAULT_MAX_STEPS",
     "DEFAULT_MAX_WORKERS",
-    "DEFAULT_TEAM",
     "MAX_AGENTS",
     "MAX_CONFLICTS",
     "MAX_DEPTH",
@@ -85,6 +86,7 @@ __all__ = [
     "MAX_WORKERS",
     "ROLE_ONLY",
     "Arbitration",
+    "Assignment",
     "Conflict",
     "ConflictFound",
     "ConflictScan",
@@ -117,6 +119,8 @@ __all__ = [
     "WorkerTask",
     "arbitration_schema",
     "conflict_scan_schema",
+    "declared_layers",
+    "dependency_layers",
     "plan_schema",
     "replan_schema",
     "review_answer_schema",

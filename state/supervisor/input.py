@@ -3,7 +3,8 @@ before any work starts, and what it shares with the teams it runs."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -91,6 +92,12 @@ class WorkerSpec(BaseModel):
         le=MAX_REVISE_ROUNDS,
         description="Critic-and-revise rounds on its report; stops once the critic accepts.",
     )
+    depends_on: list[Annotated[str, Field(pattern=PART_NAME)]] = Field(
+        default_factory=list,
+        max_length=MAX_WORKERS,
+        description="Workers whose results this one needs first: with planning "
+        "'declared' the plan, with 'planner' a constraint the plan keeps.",
+    )
     kind: WorkerKind = Field(default="role", description="Set from the fields above.")
 
     @field_validator("pattern")
@@ -154,10 +161,12 @@ class SupervisorInput(BaseModel):
     workers: list[WorkerSpec] = Field(
         default_factory=lambda: list(DEFAULT_TEAM), min_length=1, max_length=MAX_WORKERS
     )
-    planning: Literal["planner", "parallel"] = Field(
+    planning: Literal["planner", "declared", "parallel"] = Field(
         default="planner",
-        description="planner: a model plans the batches; parallel: every worker runs once, "
-        "all in one batch, with no planning call (a plain fan-out).",
+        description="planner: a model plans the batches (keeping declared depends_on) and "
+        "gives each worker its part; declared: the workers' depends_on is the plan, with no "
+        "planning call; parallel: every worker runs once, all in one batch (a plain "
+        "fan-out).",
     )
     review_plan: bool = Field(
         default=False, description="Pause after planning for a person to approve the plan."
@@ -240,6 +249,7 @@ class SupervisorInput(BaseModel):
         default task and this run's limits passed down; then depth and agents in all."""
         if self.on_worker_failure == "replan" and self.max_replans == 0:
             raise ValueError("on_worker_failure: 'replan' needs max_replans of at least 1")
+        declared_layers(self)  # a declared dependency names a worker, and forms no cycle
         # Depth first, from the input as given, so the error names the whole nesting
         # rather than a limit passed down running out somewhere inside it.
         if (depth := supervisor_levels(self.model_dump())) > self.max_depth:
@@ -254,6 +264,45 @@ class SupervisorInput(BaseModel):
                 f"{agents} agents at every depth in all; max_agents is {self.max_agents}"
             )
         return self
+
+
+def dependency_layers(needs: Mapping[str, set[str]], order: list[str]) -> list[list[str]]:
+    """Workers grouped into batches that each wait only for earlier ones, in `order`
+    within a batch; `ValueError` naming the workers of a cycle."""
+    layers: list[list[str]] = []
+    done: set[str] = set()
+    while len(done) < len(needs):
+        ready = [w for w in order if w in needs and w not in done and needs[w] <= done]
+        if not ready:
+            raise ValueError(
+                "the dependencies form a cycle: " + ", ".join(sorted(set(needs) - done))
+            )
+        layers.append(ready)
+        done.update(ready)
+    return layers
+
+
+def declared_layers(data: SupervisorInput) -> list[list[str]]:
+    """The batches the workers' own `depends_on` declares (every worker, each once)."""
+    names = [w.name for w in data.workers]
+    declared = [w for w in data.workers if w.depends_on]
+    if declared and data.planning == "parallel":
+        raise ValueError(
+            "depends_on: a parallel plan runs every worker at once; use planning "
+            "'declared' (or 'planner')"
+        )
+    for worker in declared:
+        if unknown := sorted(set(worker.depends_on) - set(names)):
+            raise ValueError(
+                f"workers[{worker.name}].depends_on: unknown workers {', '.join(unknown)}"
+            )
+        if worker.name in worker.depends_on:
+            raise ValueError(f"workers[{worker.name}].depends_on: a worker cannot wait for itself")
+    needs = {w.name: set(w.depends_on) for w in data.workers}
+    try:
+        return dependency_layers(needs, names)
+    except ValueError as error:
+        raise ValueError(f"depends_on: {error}") from None
 
 
 def team_role(pattern: str) -> TeamRole:

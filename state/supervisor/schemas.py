@@ -20,6 +20,14 @@ class PlanStep(BaseModel):
         max_length=MAX_WORKERS,
         description="The workers whose results this one needs first (often none).",
     )
+    subtask: str = Field(
+        default="",
+        max_length=400,
+        description="This worker's own part of the task, in one or two sentences.",
+    )
+    expected_output: str = Field(
+        default="", max_length=200, description="What it should hand back, in a few words."
+    )
 
 
 class Plan(BaseModel):

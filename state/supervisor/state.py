@@ -12,11 +12,22 @@ from mas_graphs.state.common import CallUsage, merge_dicts
 from mas_graphs.state.supervisor.input import WorkerKind
 
 
+class Assignment(TypedDict):
+    """A worker's own part of the task, as the planner gave it."""
+
+    subtask: str
+    expected_output: str
+
+
 class PlanRecord(TypedDict):
     batches: list[list[str]]
     rationale: str
-    source: Literal["planner", "parallel", "fallback", "reviewer", "replanner", "person"]
+    source: Literal[
+        "planner", "declared", "parallel", "fallback", "reviewer", "replanner", "person"
+    ]
     note: str
+    # worker -> its part, where the planner gave one (a declared or parallel plan: none)
+    assignments: dict[str, Assignment]
 
 
 class PlanRevision(TypedDict):
@@ -142,6 +153,7 @@ class WorkerTask(TypedDict):
     guidance: str  # a person's note when they asked for this worker again
     on_failure: Literal["fallback", "replan"]
     max_parallel: int
+    assignment: Assignment | None  # its part of the task, if the planner gave one
 
 
 class ReviewTask(TypedDict):
