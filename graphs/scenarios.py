@@ -51,6 +51,7 @@ from mas_graphs.nodes.scenarios import (
     milestone_sync,
     next_batch,
     phase_runner,
+    restart_input,
     run_batch,
     scenario_agents,
     scenarios_report,
@@ -129,6 +130,7 @@ PATTERN = PatternSpec(
     options=ScenariosOptions,
     build=build,
     check=check_skill,
+    restart=restart_input,
     team=TeamRole(report=scenarios_report, agents=scenario_agents),
     view=VIEW,
 )

@@ -318,8 +318,11 @@ class Runner:
         answer: Any = None,
         model: BaseChatModel | str | None = None,
         on_event: OnEvent | None = None,
+        restart: list[str] | None = None,
     ) -> RunResult:
-        """Continue a thread: after a crash or failure, or with `answer` to an interrupt."""
+        """Continue a thread: after a crash or failure, or with `answer` to an interrupt;
+        or, with `restart`, run those parts of a finished run again (a scenarios run's
+        failed scenarios) as a new run of the thread."""
         settings = get_settings()
         await aload_tools(settings)  # the thread's workers may use an MCP server's tools
         async with self._locks.hold(thread_id):
@@ -332,7 +335,9 @@ class Runner:
             spec = get_pattern(record.pattern)
             graph = self._graph(spec, record.options)
             state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
-            if settled := _settled_status(state.interrupts, state.tasks, answer):
+            if restart:
+                graph_input = _restart_input(spec, thread_id, state, restart)
+            elif settled := _settled_status(state.interrupts, state.tasks, answer):
                 # Killed after its last checkpoint but before the registry heard: the
                 # checkpoint is the truth, so say so there before anything else.
                 if record.status != settled:
@@ -341,7 +346,8 @@ class Runner:
                     return RunResult(
                         state.values, thread_id=thread_id, status="done", interrupts=[]
                     )
-            graph_input = _resume_input(spec, thread_id, state.interrupts, state.tasks, answer)
+            if not restart:
+                graph_input = _resume_input(spec, thread_id, state.interrupts, state.tasks, answer)
             # Making a model may do I/O (an Ollama spec asks the server): off the loop.
             if model is not None:
                 chat_model, model_spec = await asyncio.to_thread(_model, model, settings)
@@ -448,6 +454,21 @@ def _settled_status(
     return None if tasks else "done"
 
 
+def _restart_input(pattern: Pattern, thread_id: str, state: Any, parts: list[str]) -> Any:
+    """A new run's input that runs `parts` of a finished run again, checked before
+    anything is written: the thread is left as it is when they cannot be."""
+    if pattern.spec.restart is None:
+        raise InputError(f"a {pattern.name} run has no parts to restart")
+    if state.next:
+        raise InputError(
+            f"thread {thread_id} has not finished: `mas resume {thread_id}` first, then restart"
+        )
+    try:
+        return pattern.spec.restart(state.values, parts)
+    except ValueError as error:
+        raise InputError(f"cannot restart {', '.join(parts)}: {error}") from None
+
+
 def _resume_input(
     pattern: Pattern, thread_id: str, interrupts: Any, tasks: tuple[Any, ...], answer: Any
 ) -> Any:
@@ -505,10 +526,14 @@ async def aresume(
     model: BaseChatModel | str | None = None,
     dsn: str | None = None,
     on_event: OnEvent | None = None,
+    restart: list[str] | None = None,
 ) -> RunResult:
-    """Continue a thread: after a crash or failure, or with `answer` to a pending interrupt."""
+    """Continue a thread: after a crash or failure, or with `answer` to a pending interrupt;
+    with `restart`, run those parts of a finished run again (see `Runner.resume`)."""
     async with Runner(dsn) as runner:
-        return await runner.resume(thread_id, answer=answer, model=model, on_event=on_event)
+        return await runner.resume(
+            thread_id, answer=answer, model=model, on_event=on_event, restart=restart
+        )
 
 
 def run(
@@ -540,6 +565,9 @@ def resume(
     model: BaseChatModel | str | None = None,
     dsn: str | None = None,
     on_event: OnEvent | None = None,
+    restart: list[str] | None = None,
 ) -> RunResult:
     """Synchronous `aresume`."""
-    return run_to_end(aresume(thread_id, answer=answer, model=model, dsn=dsn, on_event=on_event))
+    return run_to_end(
+        aresume(thread_id, answer=answer, model=model, dsn=dsn, on_event=on_event, restart=restart)
+    )

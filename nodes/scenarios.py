@@ -70,6 +70,10 @@ def start_scenarios(state: ScenariosState) -> dict[str, Any]:
     scenario specs into run records; all scenarios start together."""
     given = input_fields(ScenariosInput, state)
     data = validated_input("scenarios", ScenariosInput, given, check_skill)
+    if data.restart:
+        if problem := restart_problem(state, data.restart):
+            raise ValueError(f"restart: {problem}")
+        return restarted(state, data.restart, time.time())
     runs = {
         spec.name: ScenarioRun(
             name=spec.name,
@@ -92,6 +96,63 @@ def start_scenarios(state: ScenariosState) -> dict[str, Any]:
     now = time.time()
     deadline = sync_deadline(cast(ScenariosState, values), 0, now)
     return {**values, "started_at": now, "phase_deadline": deadline}
+
+
+def restart_problem(values: dict[str, Any] | ScenariosState, names: list[str]) -> str | None:
+    """Why these scenarios cannot be restarted, or None: only a finished run's failed or
+    timed-out scenarios can."""
+    runs = values.get("runs") or {}
+    if not values.get("aggregate"):
+        return "only a finished run's scenarios restart (resume an unfinished one)"
+    if unknown := sorted(set(names) - set(runs)):
+        return f"unknown scenarios {', '.join(unknown)}; this run has {', '.join(runs)}"
+    if finished := [n for n in names if runs[n]["status"] not in ("failed", "timed_out")]:
+        return f"only a failed or timed-out scenario restarts; {', '.join(finished)}: done"
+    return None
+
+
+def restart_input(values: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """A finished run's failed or timed-out scenarios, run again by a new run of its thread."""
+    if problem := restart_problem(values, names):
+        raise ValueError(problem)
+    return {"restart": names}
+
+
+def restarted(state: ScenariosState, names: list[str], now: float) -> dict[str, Any]:
+    """A new run of a finished thread: the named scenarios go on from their last finished
+    batch (a timed-out one with its budget again), the others keep their results, and
+    the run's clock continues where it stopped, so timings stay comparable."""
+    budgets = {spec["name"]: spec["budget_s"] for spec in state["scenarios"]}
+    runs = {
+        name: ScenarioRun(
+            **{
+                **(run := state["runs"][name]),
+                "status": "running",
+                "budget_s": round(run["elapsed_ms"] / 1000 + budgets[name], 3),
+            }
+        )
+        for name in names
+    }
+    return resumed_from(state, runs, now) | {"runs": runs}
+
+
+def resumed_from(state: ScenariosState, runs: dict[str, ScenarioRun], now: float) -> dict[str, Any]:
+    """Where `runs`, going on again, meet the others: the first sync point one of them
+    has yet to reach, its deadline, and the clock continued from the last aggregate."""
+    candidates: ScenariosState = {**state, "runs": {**state["runs"], **runs}}
+    phase = min(
+        p
+        for p in range(phase_count(candidates))
+        for run in runs.values()
+        if phase_target(candidates, run, p) > run["items_done"]
+    )
+    wall_s = (state.get("aggregate") or {}).get("wall_ms", 0.0) / 1000
+    started = now - wall_s if wall_s else state["started_at"]
+    return {
+        "phase": phase,
+        "started_at": started,
+        "phase_deadline": sync_deadline(candidates, phase, now),
+    }
 
 
 def sync_deadline(state: ScenariosState, phase: int, now: float) -> float | None:
@@ -381,12 +442,32 @@ def milestone_sync(state: ScenariosState, runtime: Runtime[AgentContext]) -> Com
     runtime.stream_writer(
         {"node": "milestone_sync", "milestone": record["label"], "index": phase, "late": late}
     )
+    if all_failed(state) and not state.get("auto_retried"):
+        # Every scenario failed: once, all go on again with half their batch size, in
+        # case the batches were what broke them; a second time the run ends with a
+        # diagnosis (`aggregate`).
+        retry = {
+            name: ScenarioRun(
+                **{**run, "status": "running", "batch_size": max(1, run["batch_size"] // 2)}
+            )
+            for name, run in state["runs"].items()
+        }
+        again = resumed_from(state, retry, now)
+        retried = cast(ScenariosState, {**state, **again, "runs": {**state["runs"], **retry}})
+        return Command(
+            update={**again, "runs": retry, "auto_retried": True, "timeline": [record]},
+            goto=dispatch_phase(retried),
+        )
     deadline = sync_deadline(state, phase + 1, now)
     advanced: ScenariosState = {**state, "phase": phase + 1, "phase_deadline": deadline}
     return Command(
         update={"phase": phase + 1, "phase_deadline": deadline, "timeline": [record]},
         goto=dispatch_phase(advanced),
     )
+
+
+def all_failed(state: ScenariosState) -> bool:
+    return all(run["status"] == "failed" for run in state["runs"].values())
 
 
 # --- aggregation ----------------------------------------------------------------------
@@ -515,10 +596,22 @@ def aggregate(state: ScenariosState) -> dict[str, Any]:
     efficiency = round(sum(s["elapsed_ms"] for s in summaries.values()) / wall_ms, 3)
     growth = scaling(summaries)
     ranking = quality_ranking(summaries, metric)
+    diagnosis = (
+        [
+            f"{name}: failed at batch {run['batch_count']} after {run['items_done']} of "
+            f"{run['size']} items: {run['errors'][-1] if run['errors'] else 'no error recorded'}"
+            for name, run in state["runs"].items()
+        ]
+        if all_failed(state)
+        else []
+    )
     return {
         "aggregate": {
             "skill": state["skill"],
             "sync": state["sync"],
+            # every scenario failed, again after a retry with smaller batches: why, where
+            "aborted": bool(diagnosis),
+            "diagnosis": diagnosis,
             "scenarios": summaries,
             "quality_metric": metric,
             "quality_ranking": ranking,

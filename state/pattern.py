@@ -150,6 +150,9 @@ class PatternSpec(Generic[InputT, OptionsT]):
     answers: Mapping[str, AnswerFactory] = field(default_factory=dict)
     # The models a run's state (input, at every depth) picks for its agents by name.
     model_picks: Callable[[dict[str, Any]], list[ModelPick]] = lambda values: []
+    # (a finished run's values, names of its parts) -> the input of a new run of the
+    # thread that runs those parts again; `ValueError` says why not. None: no parts.
+    restart: Callable[[dict[str, Any], list[str]], dict[str, Any]] | None = None
     # None: it cannot be a supervisor's worker, and `solo_reason` says why.
     team: TeamRole | None = None
     solo_reason: str = "it does not declare how it reports as a team"

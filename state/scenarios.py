@@ -85,6 +85,13 @@ class ScenariosInput(BaseModel):
         default_factory=lambda: list(DEFAULT_MILESTONES), min_length=1, max_length=MAX_MILESTONES
     )
     seed: int = Field(default=0, ge=0, le=2**31)
+    restart: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_SCENARIOS,
+        description="On a finished thread, a new run that restarts these failed or "
+        "timed-out scenarios from their last finished batch, keeping the others' results "
+        "(`mas resume THREAD --restart NAME`).",
+    )
     sync_timeout_s: float | None = Field(
         default=DEFAULT_SYNC_TIMEOUT_S,
         gt=0,
@@ -211,6 +218,7 @@ class ScenariosInputState(TypedDict):
     sync: SyncMode
     milestones: list[float]
     seed: int
+    restart: list[str]
     sync_timeout_s: float | None
 
 
@@ -221,6 +229,8 @@ class ScenariosState(ScenariosInputState, total=False):
     phase: int
     # when the current sync point stops waiting (epoch seconds; None: it waits for all)
     phase_deadline: float | None
+    # every scenario failed once, and all were restarted with smaller batches
+    auto_retried: bool
     runs: Annotated[dict[str, ScenarioRun], merge_dicts]
     batches: Annotated[dict[str, list[BatchRecord]], growing_per_key()]  # per scenario
     timeline: Annotated[list[MilestoneRecord], growing()]

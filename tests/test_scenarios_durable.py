@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 import mas
-from tests.support.processes import json_tail, logged_calls, mas_cli, start_mas, subprocess_env
+from tests.support.processes import (
+    json_tail,
+    listed_status,
+    logged_calls,
+    mas_cli,
+    start_mas,
+    subprocess_env,
+)
 from tests.support.scripts_scenarios import SLEEP_SKILL, notebook_model
 
 FACTORY = "factory:tests.support.scripts_scenarios:notebook_model"
@@ -101,6 +108,87 @@ async def test_crash_mid_run_resumes_without_redoing_finished_batches(
     uninterrupted = await mas.arun("scenarios", data, model=notebook_model())
     assert without_timings(values["aggregate"]) == without_timings(uninterrupted["aggregate"])
     assert without_timings(values["timeline"]) == without_timings(uninterrupted["timeline"])
+
+
+def test_a_failed_scenario_restarts_alone_after_a_crash(thread_id: str, tmp_path: Path) -> None:
+    """`mas resume THREAD --restart NAME`: only that scenario runs again, from its last
+    finished batch, the others' results stay, and the aggregate is recomputed; a restart
+    killed midway finishes with a plain `mas resume`."""
+    log, heal = tmp_path / "skill.log", tmp_path / "healed"
+    env = subprocess_env(
+        MAS_TEST_SKILL_LOG=str(log), MAS_MODEL=FACTORY, MAS_TEST_HEAL_FILE=str(heal)
+    )
+    data = {
+        "skill": SLEEP_SKILL,
+        "params": {"item_s": 0.2},
+        "base_size": 8,
+        "max_attempts": 1,
+        "scenarios": [
+            {"name": "ok", "scale": 1, "batch_size": 4},
+            {"name": "broken", "scale": 1, "batch_size": 2, "characteristics": {"fail_from": 2}},
+        ],
+    }
+    ran = mas_cli(
+        "run", "scenarios", "--input", json.dumps(data), "--thread-id", thread_id, "--json", env=env
+    )
+    assert ran.returncode == 0, ran.stderr
+    first = json_tail(ran.stdout)["values"]
+    assert (
+        first["runs"]["broken"]["status"] == "failed" and first["runs"]["broken"]["items_done"] == 2
+    )
+    assert first["runs"]["ok"]["status"] == "done"
+
+    # What cannot restart is refused before anything is written.
+    for parts, problem in ((["ok"], "ok: done"), (["nobody"], "unknown scenarios nobody")):
+        refused = mas_cli("resume", thread_id, *(f"--restart={p}" for p in parts), env=env)
+        assert refused.returncode == 1 and problem in refused.stderr, refused.stderr
+    assert listed_status(thread_id) == "done"
+
+    heal.touch()
+    process = start_mas("resume", thread_id, "--restart", "broken", "--json", env=env)
+    try:
+        wait_for_lines(log, len(logged_calls(log)) + 2)  # the restart is under way
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
+    resumed = mas_cli("resume", thread_id, "--json", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    values = json_tail(resumed.stdout)["values"]
+
+    assert (
+        values["runs"]["broken"]["status"] == "done" and values["runs"]["broken"]["items_done"] == 8
+    )
+    assert values["batches"]["ok"] == first["batches"]["ok"], "the finished scenario stayed"
+    counts = collections.Counter(logged_calls(log))
+    assert all(counts[f"ok:{i}"] == 1 for i in range(8)), "the finished scenario ran once"
+    assert counts["broken:0"] == counts["broken:1"] == 1, "its finished batch was kept"
+    assert values["aggregate"]["scenarios"]["broken"]["status"] == "done"
+    assert values["aggregate"]["scenarios"]["broken"]["items_processed"] == 8
+
+
+async def test_when_all_scenarios_fail_they_retry_with_smaller_batches_then_say_why() -> None:
+    data = {
+        "skill": SLEEP_SKILL,
+        "params": {"item_s": 0.0},
+        "base_size": 8,
+        "max_attempts": 1,
+        "backoff_s": 0,
+        "scenarios": [
+            {"name": "a", "scale": 1, "batch_size": 4, "characteristics": {"fail_from": 2}},
+            {"name": "b", "scale": 1, "batch_size": 8, "characteristics": {"fail_from": 6}},
+        ],
+    }
+    result = await mas.arun("scenarios", data, model=notebook_model())
+    assert result["auto_retried"] is True
+    # each went on from its last finished batch with half the batch size: a got further
+    assert (result["runs"]["a"]["batch_size"], result["runs"]["a"]["items_done"]) == (2, 2)
+    assert (result["runs"]["b"]["batch_size"], result["runs"]["b"]["items_done"]) == (4, 6)
+    aggregate = result["aggregate"]
+    assert aggregate["aborted"] is True
+    assert aggregate["diagnosis"] == [
+        "a: failed at batch 1 after 2 of 8 items: batch 1: ConnectionError: item a:2 failed",
+        "b: failed at batch 3 after 6 of 8 items: batch 3: ConnectionError: item b:6 failed",
+    ]
 
 
 def test_cli_shows_the_aggregate(thread_id: str) -> None:

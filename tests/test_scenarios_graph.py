@@ -235,7 +235,9 @@ async def test_transient_batch_error_is_retried_then_recorded(
 ) -> None:
     monkeypatch.setenv("MAS_TEST_SKILL_LOG", str(tmp_path / "skill.log"))
     spec = {"name": "flaky", "scale": 1, "batch_size": 4, "characteristics": {"fail_from": 3}}
-    values, _ = await run_graph(sleepy("free", spec), max_attempts=3)
+    # A healthy neighbour: with every scenario failed the run would retry them all.
+    steady = {"name": "steady", "scale": 1, "batch_size": 4}
+    values, _ = await run_graph(sleepy("free", spec, steady), max_attempts=3)
     run = values["runs"]["flaky"]
     assert logged_calls(tmp_path / "skill.log").count("flaky:0") == 3
     assert run["status"] == "failed" and run["items_done"] == 0

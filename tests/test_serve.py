@@ -18,6 +18,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from tests.support.processes import json_tail, mas_cli, subprocess_env
 from tests.support.scripts_saga import order, saga_rows
+from tests.support.scripts_scenarios import SLEEP_SKILL
 from tests.support.servers import KEYS, Process, client_of, free_port, serve_env, start_mas_serve
 
 
@@ -134,6 +135,34 @@ async def test_the_cli_sees_server_threads_and_talks_to_the_server(server: Proce
     assert no_key.returncode == 1 and "--api-key" in no_key.stderr
     bad = mas_cli(*remote, "run", "debate", "--input", '{"question": "q?", "rounds": 9}')
     assert bad.returncode == 1 and "rounds: Input should be less than or equal to 6" in bad.stderr
+
+
+def test_the_cli_restarts_a_timed_out_scenario_on_the_server(server: Process) -> None:
+    """`mas --server URL resume THREAD --restart NAME`: a new run of the served thread, its
+    input made by the pattern from the thread's values; the others' batches stay."""
+    remote = ["--server", server.url, "--api-key", KEYS["alice"]]
+    data = {
+        "skill": SLEEP_SKILL,
+        "params": {"item_s": 0.1},
+        "base_size": 8,
+        "scenarios": [
+            {"name": "quick", "scale": 1, "batch_size": 8},
+            {"name": "starved", "scale": 1, "batch_size": 1, "budget_s": 0.25},
+        ],
+    }
+    ran = mas_cli(*remote, "run", "scenarios", "--input", json.dumps(data), "--json")
+    assert ran.returncode == 0, ran.stderr
+    first = json_tail(ran.stdout)
+    starved = first["values"]["runs"]["starved"]
+    assert starved["status"] == "timed_out" and starved["items_done"] < 8
+
+    again = mas_cli(*remote, "resume", first["thread_id"], "--restart", "starved", "--json")
+    assert again.returncode == 0, again.stderr
+    values = json_tail(again.stdout)["values"]
+    assert values["runs"]["starved"]["items_done"] > starved["items_done"]
+    assert values["batches"]["quick"] == first["values"]["batches"]["quick"]
+    refused = mas_cli(*remote, "resume", first["thread_id"], "--restart", "quick")
+    assert refused.returncode == 1 and "only a failed or timed-out scenario" in refused.stderr
 
 
 def test_the_server_refuses_to_listen_beyond_loopback_without_keys(tmp_path: Path) -> None:

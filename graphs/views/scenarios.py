@@ -84,9 +84,16 @@ def render(console: Console, values: dict[str, Any]) -> None:
             _number(s["quality"].get(metric)),
         )
     console.print(table)
-    for name, s in result.get("scenarios", {}).items():
-        for error in s["errors"]:
-            console.print(Text.assemble((f"{name}:", "red"), f" {error}"))
+    if result.get("aborted"):
+        console.print(
+            Text("every scenario failed, again after a retry with smaller batches:", style="red")
+        )
+        for line in result["diagnosis"]:
+            console.print(Text(f"  {line}", style="red"))
+    else:
+        for name, s in result.get("scenarios", {}).items():
+            for error in s["errors"]:
+                console.print(Text.assemble((f"{name}:", "red"), f" {error}"))
     timeline = Table(title="milestones")
     timeline.add_column("milestone")
     timeline.add_column("at", justify="right")

@@ -118,14 +118,25 @@ def resume(
     answer: Annotated[
         str | None, typer.Option("--answer", help="JSON answer to a pending interrupt.")
     ] = None,
+    restart: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--restart",
+            help="On a finished run: run this part again (a failed or timed-out scenario); "
+            "repeat for more.",
+        ),
+    ] = None,
     model: ModelOption = None,
     dsn: DsnOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Continue THREAD_ID after a crash, a failure, or with an answer to its interrupt."""
+    """Continue THREAD_ID after a crash, a failure, or with an answer to its interrupt;
+    or run failed parts of a finished run again (--restart)."""
     with clear_errors():
+        if restart and answer is not None:
+            raise InputError("--restart starts a new run of a finished thread: give no --answer")
         data = parse_json(answer, "--answer") if answer is not None else None
-        run = backend(ctx, dsn).resume(thread_id, answer=data, model=model)
+        run = backend(ctx, dsn).resume(thread_id, answer=data, model=model, restart=restart or [])
         shown, result = follow_live(thread_id, run, as_json=as_json)
         report(shown, result, as_json)
 

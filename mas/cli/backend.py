@@ -36,8 +36,11 @@ class Backend(Protocol):
     ) -> Pending:
         """A new run of `pattern` on `data`, its input checked before anything starts."""
 
-    def resume(self, thread_id: str, *, answer: Any, model: str | None) -> Pending:
-        """A thread's next run: after a crash, or with an answer to its interrupt."""
+    def resume(
+        self, thread_id: str, *, answer: Any, model: str | None, restart: list[str]
+    ) -> Pending:
+        """A thread's next run: after a crash, with an answer to its interrupt, or running
+        parts of a finished run again (`restart`)."""
 
     def threads(self, *, limit: int) -> list[ThreadRecord]:
         """Threads, newest first."""
@@ -62,7 +65,9 @@ class LocalBackend:
 
         return Pending(pattern, follow)
 
-    def resume(self, thread_id: str, *, answer: Any, model: str | None) -> Pending:
+    def resume(
+        self, thread_id: str, *, answer: Any, model: str | None, restart: list[str]
+    ) -> Pending:
         with open_saver(resolve_dsn(self.dsn)) as saver, connection(saver) as conn:
             record = get_thread(conn, thread_id)
         if record is None:
@@ -70,7 +75,12 @@ class LocalBackend:
 
         def follow(on_event: OnEvent) -> tuple[str, RunResult]:
             result = runner.resume(
-                thread_id, answer=answer, model=model, dsn=self.dsn, on_event=on_event
+                thread_id,
+                answer=answer,
+                model=model,
+                dsn=self.dsn,
+                on_event=on_event,
+                restart=restart or None,
             )
             return record.pattern, result
 
@@ -153,8 +163,12 @@ class RemoteBackend:
 
         return Pending(pattern, follow)
 
-    def resume(self, thread_id: str, *, answer: Any, model: str | None) -> Pending:
+    def resume(
+        self, thread_id: str, *, answer: Any, model: str | None, restart: list[str]
+    ) -> Pending:
         def follow(on_event: OnEvent) -> tuple[str, RunResult]:
+            if restart:
+                return remote.restart(self.server, thread_id, restart, on_event=on_event)
             return remote.resume(self.server, thread_id, answer=answer, on_event=on_event)
 
         return Pending(None, follow)  # the server names the pattern when it resumes

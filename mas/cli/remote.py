@@ -15,7 +15,8 @@ from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import LangGraphError, NotFoundError
 
-from mas.errors import MasError, UnknownThreadError
+from mas.errors import InputError, MasError, UnknownThreadError
+from mas.patterns import get_pattern
 from mas.runner import RunResult
 from mas_graphs.checkpoints.admin import ThreadRecord, ThreadStatus
 from mas_graphs.state.pattern import RunEvent
@@ -130,6 +131,37 @@ def resume(
         command: Any = {"resume": answer} if answer is not None else None
         stream = client.runs.stream(
             thread_id, pattern, command=command, stream_mode=["updates", "custom"]
+        )
+        for event in _events(stream):
+            on_event(event)
+        return pattern, _result(client, thread_id)
+
+    outcome: tuple[str, RunResult] = call(server, request)
+    return outcome
+
+
+def restart(
+    server: Server, thread_id: str, parts: list[str], *, on_event: Callable[[RunEvent], None]
+) -> tuple[str, RunResult]:
+    """Run parts of a finished thread again on the server: a new run whose input the
+    thread's pattern makes from the thread's values (checked here, and by the server)."""
+
+    def request(client: SyncLangGraphClient) -> tuple[str, RunResult]:
+        thread = client.threads.get(thread_id)
+        pattern = str((thread.get("metadata") or {}).get("graph_id") or "")
+        if not pattern:
+            raise ServerError(f"thread {thread_id} has never run a graph")
+        current = client.threads.get_state(thread_id)
+        values = current["values"] if isinstance(current["values"], dict) else {}
+        spec = get_pattern(pattern).spec
+        if spec.restart is None:
+            raise InputError(f"a {pattern} run has no parts to restart")
+        try:
+            data = spec.restart(values, parts)
+        except ValueError as error:
+            raise InputError(f"cannot restart {', '.join(parts)}: {error}") from None
+        stream = client.runs.stream(
+            thread_id, pattern, input=data, stream_mode=["updates", "custom"]
         )
         for event in _events(stream):
             on_event(event)

@@ -41,9 +41,15 @@ def log_item(item_id: str) -> None:
             os.fsync(file.fileno())
 
 
+def healed() -> bool:
+    path = os.environ.get("MAS_TEST_HEAL_FILE")
+    return path is not None and Path(path).exists()
+
+
 class SleepSkill:
     """Sleeps per item. Characteristics: `slow` multiplies the sleep, `fail_from` makes
-    items from that index on raise ConnectionError (a transient error, so retried).
+    items from that index on raise ConnectionError (a transient error, so retried), until
+    the file MAS_TEST_HEAL_FILE names exists (a fault that went away).
     Outputs are right except for items whose index falls in the difficulty share."""
 
     name = "sleep"
@@ -71,7 +77,7 @@ class SleepSkill:
         for item in items:
             log_item(item["id"])
             await asyncio.sleep(params.item_s * item["sleep_factor"])
-            if item["fails"]:
+            if item["fails"] and not healed():
                 raise ConnectionError(f"item {item['id']} failed")
             outputs.append(not item["wrong"])
         scenario = items[0]["id"].split(":")[0]
