@@ -86,6 +86,9 @@ class PatternView:
     progress: Callable[[str], LiveView] | None = None
     # A nested run of this pattern, under the worker it ran for: (tree, its values).
     team_branch: Callable[[Any, dict[str, Any]], None] | None = None
+    # A run so far, read from its checkpoints by another process (`mas watch`): (a
+    # LangGraph `StateSnapshot`, nested runs included) -> what to draw.
+    watch: Callable[[Any], Any] | None = None
 
 
 class Budgets(NamedTuple):

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
+from rich.console import Console
 
 from mas.patterns import get_pattern, known_patterns
 from mas_graphs.checkpoints.savers import open_async_saver
@@ -171,3 +172,30 @@ def test_a_state_extends_its_validated_input(input_model: Any, input_state: Any)
     """Every input field is in the state, required: the first node fills in every default,
     so no node needs a default of its own."""
     assert set(input_state.__required_keys__) == set(input_model.model_fields)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "shown"),
+    [
+        ("supervisor", ["batch 0", "researcher ok", "synthesis: Use PostgreSQL"]),
+        ("debate", ["round 1 of 1", "affirmative", "verdict: negative"]),
+        ("scenarios", ["simple", "4/4", "milestones: 30% at"]),
+        ("saga", ["risk_check", "succeeded", "saga · completed"]),
+    ],
+)
+async def test_every_view_draws_a_run_from_its_checkpoints(
+    pattern: str, shown: list[str], pg_dsn: str
+) -> None:
+    """What `mas watch` draws: the pattern's picture of a run, from a state snapshot."""
+    async with open_async_saver(pg_dsn) as saver:
+        defaults = AgentContext(model=scripted(), db=saver.conn)
+        graph = get_pattern(pattern).build(InMemorySaver(), {"backoff_s": 0.0}, defaults=defaults)
+        run = config()
+        await graph.ainvoke(inputs(pattern), run)
+        snapshot = await graph.aget_state(run, subgraphs=True)
+    view = get_pattern(pattern).spec.view
+    assert view is not None and view.watch is not None
+    console = Console(record=True, width=160)
+    console.print(view.watch(snapshot))
+    drawn = console.export_text()
+    assert all(text in drawn for text in shown), drawn

@@ -191,6 +191,52 @@ async def test_when_all_scenarios_fail_they_retry_with_smaller_batches_then_say_
     ]
 
 
+def test_watch_follows_a_run_in_another_process_until_it_ends(
+    thread_id: str, tmp_path: Path
+) -> None:
+    """`mas watch` reads the run from its checkpoints, nested phases included, while
+    `mas run` executes it elsewhere, and ends with the result when the run ends."""
+    log = tmp_path / "skill.log"
+    env = subprocess_env(MAS_TEST_SKILL_LOG=str(log), MAS_MODEL=FACTORY)
+    process = start_mas(
+        "run", "scenarios", "--input", json.dumps(crash_input("milestone")),
+        "--thread-id", thread_id, "--json", env=env,
+    )  # fmt: skip
+    try:
+        wait_for_lines(log, 2)  # under way
+        watched = mas_cli("watch", thread_id, "--every", "0.1", env=env)
+        finished = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert watched.returncode == 0, watched.stderr
+    assert finished == 0
+    assert len(logged_calls(log)) == 24, "the watch ended only with the run"
+    out = watched.stdout
+    assert f"{thread_id} · scenarios · done" in out
+    assert all(f"{name} " in out and "quality ranking by accuracy" in out for name in "abc")
+
+
+def test_watch_ends_when_the_process_running_the_thread_died(
+    thread_id: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "skill.log"
+    env = subprocess_env(MAS_TEST_SKILL_LOG=str(log), MAS_MODEL=FACTORY)
+    process = start_mas(
+        "run", "scenarios", "--input", json.dumps(crash_input("free")),
+        "--thread-id", thread_id, env=env,
+    )  # fmt: skip
+    try:
+        wait_for_lines(log, 2)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
+    watched = mas_cli("watch", thread_id, env=env)
+    assert watched.returncode == 1
+    assert f"thread {thread_id} failed: the process running it exited mid-run" in watched.stderr
+    assert "`mas resume` continues it" in watched.stderr
+
+
 def test_cli_shows_the_aggregate(thread_id: str) -> None:
     data = crash_input("milestone") | {"params": {"item_s": 0.001}}
     result = mas_cli(

@@ -188,4 +188,20 @@ def team_branch(tree: Tree, values: dict[str, Any]) -> None:
     )
 
 
-VIEW = PatternView(render=render, progress=progress, team_branch=team_branch)
+def watch(snapshot: Any) -> DebateProgress:
+    """A debate read from its checkpoints: the rounds' turns so far, debaters arguing."""
+    values = snapshot.values
+    shown = DebateProgress(f"debate · round {values.get('round', 0)} of {values.get('rounds')}")
+    for turn in values.get("transcript", []):
+        kept = turn if turn["status"] == "ok" else {"error": turn.get("error")}
+        shown.turns.setdefault(turn["round"], {})[turn["speaker"]] = kept
+    shown.arguing = sum(1 for task in snapshot.tasks if task.name == "argue")
+    if stopped := values.get("stopped"):
+        reason = STOP_REASONS.get(stopped["reason"], stopped["reason"])
+        shown.notes.append(f"stopped after round {stopped['round']}: {reason}")
+    if verdict := values.get("verdict"):
+        shown.notes.append(f"verdict: {verdict.get('winner')} ({verdict.get('decided_by')})")
+    return shown
+
+
+VIEW = PatternView(render=render, progress=progress, team_branch=team_branch, watch=watch)

@@ -128,4 +128,26 @@ def render(console: Console, values: dict[str, Any]) -> None:
     console.print(step_log_table(values))
 
 
-VIEW = PatternView(render=render, progress=progress)
+def watch(snapshot: Any) -> Panel:
+    """A saga read from its checkpoints: its step log so far, and what runs now."""
+    values = snapshot.values
+    table = Table(box=None, header_style="bold")
+    for column in ("step", "phase", "outcome", "attempts", "detail"):
+        table.add_column(column)
+    for entry in values.get("step_log", [])[-20:]:
+        table.add_row(
+            entry["step"],
+            entry["phase"],
+            Text(entry["event"], style=EVENT_STYLES.get(entry["event"], "yellow")),
+            str(entry["attempts"]),
+            Text(entry["detail"][:80], style="dim"),
+        )
+    running = [task.name for task in snapshot.tasks]
+    body: list[Any] = [table]
+    if running:
+        body.append(Spinner("dots", text=f" {', '.join(running)}"))
+    status = values.get("status", "running")
+    return Panel(Group(*body), title=f"saga · {status}", border_style="blue")
+
+
+VIEW = PatternView(render=render, progress=progress, watch=watch)

@@ -129,4 +129,24 @@ def team_branch(tree: Tree, values: dict[str, Any]) -> None:
     tree.add(Text("ranking: " + ", ".join(r["scenario"] for r in ranking)))
 
 
-VIEW = PatternView(render=render, progress=progress, team_branch=team_branch)
+def watch(snapshot: Any) -> ScenariosProgress:
+    """A run read from its checkpoints: each scenario's bar (a phase under way from its
+    own checkpoints, batch by batch) and the sync points passed."""
+    values = snapshot.values
+    runs = dict(values.get("runs", {}))
+    for task in snapshot.tasks:
+        nested = getattr(task.state, "values", None)
+        if isinstance(nested, dict) and "run" in nested:
+            runs[nested["run"]["name"]] = nested["run"]
+    shown = ScenariosProgress("scenarios")
+    shown.scenarios = {
+        name: {k: run[k] for k in ("size", "items_done", "status", "elapsed_ms")}
+        for name, run in runs.items()
+    }
+    shown.milestones = [
+        f"{m['label']} at {m['at_ms'] / 1000:.1f}s" for m in values.get("timeline", [])
+    ]
+    return shown
+
+
+VIEW = PatternView(render=render, progress=progress, team_branch=team_branch, watch=watch)

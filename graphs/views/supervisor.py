@@ -102,4 +102,28 @@ def render(console: Console, values: dict[str, Any]) -> None:
     console.print(Panel(Group(*body), title="synthesis", border_style="green"))
 
 
-VIEW = PatternView(render=render, team_branch=team_branch)
+def watch(snapshot: Any) -> Panel:
+    """A supervisor run read from its checkpoints: the plan's batches, each worker's
+    outcome so far (teams with their own), and the batch under way."""
+    values = snapshot.values
+    plan = values.get("plan") or {}
+    batches = plan.get("batches", [])
+    index = values.get("batch_index", 0)
+    results = values.get("results", {})
+    tree = Tree(f"[bold]batch {min(index + 1, len(batches))} of {len(batches)}[/]")
+    for number, batch in enumerate(batches):
+        branch = tree.add(f"batch {number}")
+        for name in batch:
+            if name in results:
+                branch.add(worker_line(name, results[name]))
+            elif number == index:
+                branch.add(Text(f"{name} working", style="blue"))
+            else:
+                branch.add(Text(f"{name} waiting", style="dim"))
+    body: list[Any] = [tree]
+    if synthesis := values.get("synthesis"):
+        body.append(Text(f"synthesis: {cut_at_word(synthesis.get('summary', ''), 160)}"))
+    return Panel(Group(*body), title="supervisor", border_style="blue")
+
+
+VIEW = PatternView(render=render, team_branch=team_branch, watch=watch)

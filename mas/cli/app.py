@@ -23,9 +23,11 @@ from mas.cli.display import (
     print_nested,
     render_result,
     report,
+    show_interrupt,
 )
+from mas.cli.watch import follow as watch_thread
 from mas.database import resolve_dsn
-from mas.errors import InputError, UnknownThreadError
+from mas.errors import InputError, RunFailedError, UnknownThreadError
 from mas.patterns import delta_channels, get_pattern, known_patterns
 from mas.providers.tools import configured_servers, load_tools, registered_tools
 from mas.server.launch import (
@@ -217,6 +219,27 @@ def show(
                 str(step["created_at"]),
             )
         console.print(table)
+
+
+@app.command()
+def watch(
+    thread_id: str,
+    every: Annotated[float, typer.Option(help="Seconds between looks.", min=0.05)] = 0.5,
+    dsn: DsnOption = None,
+) -> None:
+    """Follow THREAD_ID while another process runs it (a `mas run`, a server worker),
+    from its checkpoints; ends when the run ends."""
+    with clear_errors():
+        record, snapshot = watch_thread(thread_id, dsn=dsn, every=every)
+        if record.status == "failed":
+            hint = "" if "mas resume" in (record.error or "") else "; `mas resume` continues it"
+            raise RunFailedError(f"thread {thread_id} failed: {record.error}{hint}")
+    if snapshot.interrupts:
+        for pending in snapshot.interrupts:
+            show_interrupt(pending.value)
+        console.print(f"resume with: mas resume {thread_id} --answer '<JSON>'")
+    else:
+        render_result(record.pattern, snapshot.values)
 
 
 @app.command()
