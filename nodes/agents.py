@@ -53,7 +53,14 @@ from mas_graphs.nodes.structured import (
 from mas_graphs.nodes.tools import TOOLS
 from mas_graphs.state.common import CallUsage, validation_problems
 from mas_graphs.state.registry import Registry
-from mas_graphs.state.supervisor import Assignment, Critique, ToolCall, ToolStep, WorkerReport
+from mas_graphs.state.supervisor import (
+    Assignment,
+    Critique,
+    Memory,
+    ToolCall,
+    ToolStep,
+    WorkerReport,
+)
 
 # Stated in a report made from an agent's plain-text answer, which gives no confidence.
 TEXT_ANSWER_CONFIDENCE = 0.5
@@ -80,6 +87,46 @@ class RoleWork(NamedTuple):
     report: WorkerReport
     usage: list[CallUsage]
     tool_calls: list[ToolCall]
+    memory: Memory | None  # set when the loop's tool results outgrew its budget
+
+
+# Tokens are estimated from characters: no tokenizer of every model is at hand, and a
+# budget needs a bound, not a count.
+CHARS_PER_TOKEN = 4
+DEFAULT_CONTEXT_TOKENS = 4_096
+SUMMARY_LINE_CHARS = 100
+
+
+def context_tokens(model: BaseChatModel) -> int:
+    """The model's context size, where it says (llama.cpp's n_ctx, Ollama's num_ctx)."""
+    for name in ("n_ctx", "num_ctx"):
+        if isinstance(size := getattr(model, name, None), int) and size > 0:
+            return size
+    return DEFAULT_CONTEXT_TOKENS
+
+
+def windowed(calls: list[ToolCall], budget_tokens: int) -> tuple[list[str], Memory | None]:
+    """The loop's tool results as the model reads them: the newest, word for word, as
+    many as fit `budget_tokens` (always the last one), and a line each for the older
+    ones, which the record says were summarised."""
+    texts = [observation(call) for call in calls]
+    kept: list[str] = []
+    used = 0
+    for text in reversed(texts):
+        cost = len(text) // CHARS_PER_TOKEN + 1
+        if kept and used + cost > budget_tokens:
+            break
+        kept.insert(0, text)
+        used += cost
+    dropped = calls[: len(calls) - len(kept)]
+    if not dropped:
+        return kept, None
+    summary = "\n".join(
+        cut_at_word(f"step {call['step']}: {observation(call)}", SUMMARY_LINE_CHARS)
+        for call in dropped
+    )
+    memory = Memory(budget_tokens=budget_tokens, dropped=len(dropped), summary=summary)
+    return [f"Earlier results, summarised:\n{summary}", *kept], memory
 
 
 async def run_role_agent(
@@ -96,23 +143,30 @@ async def run_role_agent(
     assignment: Assignment | None = None,
     sampling: Sampling | None = None,
     call_key: str = "",
+    memory_tokens: int | None = None,
 ) -> RoleWork:
     """The worker's report; with tools, up to `max_steps` tool calls come first (each
     recorded, its key `call_key:<step>`). The role is data in the user message
-    (nodes/prompts/supervisor.py); a fallback stands in for the worker whose role it is given."""
+    (nodes/prompts/supervisor.py); a fallback stands in for the worker whose role it is given.
+    The tool results it reads stay within `memory_tokens` (default: half the model's
+    context): older ones are summarised, a line each, and the record says so."""
     usage: list[CallUsage] = []
     calls: list[ToolCall] = []
+    budget = memory_tokens or context_tokens(model) // 2
+    memory: Memory | None = None
     system = prompts.FALLBACK_WORKER if fallback else prompts.WORKER
     tools = [(name, tool_description(TOOLS.get(name))) for name in tool_names]
 
     def message(with_tools: bool) -> str:
+        nonlocal memory
+        observations, memory = windowed(calls, budget)
         return prompts.worker_message(
             name=agent,
             role=role,
             task=task,
             context=context,
             tools=tools if with_tools else [],
-            observations=[observation(call) for call in calls],
+            observations=observations,
             fallback=fallback,
             guidance=guidance,
             assignment=assignment,
@@ -150,7 +204,7 @@ async def run_role_agent(
         error.usage = usage + error.usage  # the tool steps before the failure cost too
         raise
     usage.append(report.usage)
-    return RoleWork(report.value, usage, calls)
+    return RoleWork(report.value, usage, calls, memory)
 
 
 def task_key(config: RunnableConfig) -> str:

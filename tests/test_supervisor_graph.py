@@ -336,6 +336,43 @@ async def test_tool_worker_runs_a_bounded_react_loop(max_steps: int | None) -> N
     assert values["results"]["researcher"]["report"]["summary"] == "42"
 
 
+async def test_a_react_loop_keeps_its_context_within_its_token_budget() -> None:
+    """Tool results beyond `memory_tokens` leave the context word for word: the newest
+    stays, the older ones become a line each, and the result records what was dropped."""
+    worker = {
+        "name": "researcher",
+        "role": "Compute [researcher]",
+        "tools": ["calculator"],
+        "memory_tokens": 100,
+    }
+    steps = [
+        {"action": "tool", "tool": "calculator", "tool_input": f"{k}" + "+0" * 150}
+        for k in (1, 2, 3)
+    ]
+    seen: list[str] = []
+
+    def researcher(messages: list[Any]) -> str:
+        seen.append(messages[-1].text)
+        if "tool" not in messages[0].text.split("Reply")[0]:
+            return json.dumps(report("6", 0.9))
+        return json.dumps(steps[len(seen) - 1] if len(seen) <= 3 else {"action": "finish"})
+
+    script = supervisor_script(planner=plan(("researcher", [])), researcher=researcher)
+    values, _ = await run_graph(script, task={"workers": [worker]})
+    result = values["results"]["researcher"]
+    memory = result["memory"]
+    assert (memory["budget_tokens"], memory["dropped"]) == (100, 2)
+    assert [line[:21] for line in memory["summary"].splitlines()] == [
+        "step 1: calculator('1",
+        "step 2: calculator('2",
+    ]
+    final = seen[-1]
+    assert "Earlier results, summarised" in final
+    assert "calculator('3" + "+0" * 150 + "') -> 3" in final  # the newest, word for word
+    assert "calculator('1" + "+0" * 150 not in final
+    assert len(result["tool_calls"]) == 3  # the record keeps every call
+
+
 def test_a_conflict_listed_again_is_listed_once() -> None:
     from mas_graphs.nodes.supervisor import distinct_conflicts
     from mas_graphs.state.supervisor import ConflictFound

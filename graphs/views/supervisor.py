@@ -35,6 +35,8 @@ def worker_line(name: str, result: dict[str, Any]) -> Text:
     if calls := result.get("tool_calls"):
         failed = sum(1 for call in calls if call["error"])
         line.append(f" · {len(calls)} tool call(s)" + (f", {failed} failed" if failed else ""))
+    if memory := result.get("memory"):  # older threads' results have no memory record
+        line.append(f" · {memory['dropped']} earlier result(s) summarised", style="dim")
     summary = report.get("summary") or result.get("error") or ""
     line.append(f"\n{cut_at_word(summary, 160)}", style="dim")
     return line

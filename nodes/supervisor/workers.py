@@ -22,6 +22,7 @@ from mas_graphs.nodes.agents import (
 from mas_graphs.nodes.context import AgentContext, agent_context, node_attempt
 from mas_graphs.nodes.errors import describe_error, failed_usage
 from mas_graphs.state.supervisor import (
+    Memory,
     ReviewTask,
     SupervisorState,
     ToolCall,
@@ -99,6 +100,7 @@ def worker_result(
     notes: list[str] | None = None,
     tool_calls: list[ToolCall] | None = None,
     team: dict[str, Any] | None = None,
+    memory: Memory | None = None,
 ) -> WorkerResult:
     worker = task["worker"]
     return WorkerResult(
@@ -116,6 +118,7 @@ def worker_result(
         team=team,
         notes=notes or [],
         tool_calls=tool_calls or [],
+        memory=memory,
     )
 
 
@@ -150,6 +153,7 @@ async def run_worker(task: WorkerTask, runtime: Runtime[AgentContext]) -> Comman
     worker = task["worker"]
     started, notes = time.time(), []
     tool_calls: list[ToolCall] = []
+    memory: Memory | None = None
     if worker["kind"] == "agent":
         request = AgentRequest(
             worker=worker["name"],
@@ -164,7 +168,7 @@ async def run_worker(task: WorkerTask, runtime: Runtime[AgentContext]) -> Comman
         )
         notes = usage[0]["notes"]
     else:
-        report, usage, tool_calls = await run_role_agent(
+        report, usage, tool_calls, memory = await run_role_agent(
             await agent_context(runtime).chosen(f"worker:{worker['name']}", worker["model"]),
             agent=worker["name"],
             role=worker["role"],
@@ -176,6 +180,7 @@ async def run_worker(task: WorkerTask, runtime: Runtime[AgentContext]) -> Comman
             assignment=task.get("assignment"),
             sampling=worker_sampling(worker["name"], worker["temperature"]),
             call_key=task_key(get_config()),
+            memory_tokens=worker["memory_tokens"],
         )
     in_review = worker["kind"] == "role" and worker["revise_rounds"] > 0
     result = reported(
@@ -187,6 +192,7 @@ async def run_worker(task: WorkerTask, runtime: Runtime[AgentContext]) -> Comman
         final=not in_review,
         notes=notes,
         tool_calls=tool_calls,
+        memory=memory,
     )
     update = {"results": {worker["name"]: result}, "usage": usage}
     if not in_review:
@@ -206,7 +212,7 @@ async def run_fallback(task: WorkerTask, runtime: Runtime[AgentContext]) -> dict
     """A role agent stands in for a worker whose retries ran out, given its part."""
     worker = task["worker"]
     started = time.time()
-    report, usage, _ = await run_role_agent(
+    report, usage, _, _ = await run_role_agent(
         agent_context(runtime).model_for("fallback"),
         agent=worker["name"],
         role=described(worker),

@@ -92,6 +92,13 @@ class WorkerSpec(BaseModel):
         le=MAX_REVISE_ROUNDS,
         description="Critic-and-revise rounds on its report; stops once the critic accepts.",
     )
+    memory_tokens: int | None = Field(
+        default=None,
+        ge=50,
+        le=1_000_000,
+        description="Most tokens of tool results its ReAct loop keeps word for word "
+        "(default: half its model's context); older ones are summarised, a line each.",
+    )
     depends_on: list[Annotated[str, Field(pattern=PART_NAME)]] = Field(
         default_factory=list,
         max_length=MAX_WORKERS,
@@ -133,7 +140,7 @@ class WorkerSpec(BaseModel):
 
 # Per-worker settings that shape a role agent's model calls; an agent or a team has
 # its own (a team's go in its input: its workers' models, its revise_rounds).
-ROLE_ONLY = ("tools", "model", "temperature", "max_steps", "revise_rounds")
+ROLE_ONLY = ("tools", "model", "temperature", "max_steps", "revise_rounds", "memory_tokens")
 
 
 DEFAULT_TEAM: tuple[WorkerSpec, ...] = (

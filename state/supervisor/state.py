@@ -64,6 +64,14 @@ class ToolCall(TypedDict):
     key: str
 
 
+class Memory(TypedDict):
+    """What a ReAct loop's context left out to stay within its token budget."""
+
+    budget_tokens: int
+    dropped: int  # the oldest tool results, no longer in the context word for word
+    summary: str  # what they said, a line each, in their place
+
+
 class WorkerResult(TypedDict):
     worker: str
     kind: WorkerKind
@@ -82,6 +90,7 @@ class WorkerResult(TypedDict):
     team: dict[str, Any] | None
     notes: list[str]
     tool_calls: list[ToolCall]
+    memory: Memory | None  # a ReAct loop that outgrew its context: what it summarised
 
 
 class Conflict(TypedDict):
