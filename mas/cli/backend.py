@@ -3,10 +3,13 @@ server through the LangGraph SDK. Each command is written once against `Backend`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
 
 from mas import runner
@@ -91,13 +94,8 @@ class LocalBackend:
             return list_threads(conn, limit=limit)
 
     def state(self, thread_id: str, *, history: bool) -> dict[str, Any]:
-        with open_saver(resolve_dsn(self.dsn)) as saver:
-            with connection(saver) as conn:
-                record = get_thread(conn, thread_id)
-            if record is None:
-                raise UnknownThreadError(thread_id)
-            graph = get_pattern(record.pattern).build(saver, record.options)
-            config: Any = {"configurable": {"thread_id": thread_id}}
+        with local_thread(self.dsn, thread_id) as thread:
+            record, graph, config = thread.record, thread.graph, thread.config
             snapshot = graph.get_state(config, subgraphs=True)
             steps = list(graph.get_state_history(config)) if history else []
         return {
@@ -121,6 +119,27 @@ class LocalBackend:
                 for s in steps
             ],
         }
+
+
+@dataclass(frozen=True)
+class LocalThread:
+    """A thread in this machine's database, opened: its pattern's graph on the saver."""
+
+    saver: PostgresSaver
+    record: ThreadRecord
+    graph: CompiledStateGraph[Any, Any, Any, Any]
+    config: Any
+
+
+@contextmanager
+def local_thread(dsn: str | None, thread_id: str) -> Iterator[LocalThread]:
+    with open_saver(resolve_dsn(dsn)) as saver:
+        with connection(saver) as conn:
+            record = get_thread(conn, thread_id)
+        if record is None:
+            raise UnknownThreadError(thread_id)
+        graph = get_pattern(record.pattern).build(saver, record.options)
+        yield LocalThread(saver, record, graph, {"configurable": {"thread_id": thread_id}})
 
 
 def nested_runs(snapshot: StateSnapshot) -> list[dict[str, Any]]:

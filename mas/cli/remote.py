@@ -117,6 +117,29 @@ def run(
     return result
 
 
+def _graph_of(client: SyncLangGraphClient, thread_id: str) -> str:
+    """The pattern a served thread runs (its graph id)."""
+    thread = client.threads.get(thread_id)
+    pattern = str((thread.get("metadata") or {}).get("graph_id") or "")
+    if not pattern:
+        raise ServerError(f"thread {thread_id} has never run a graph")
+    return pattern
+
+
+def _follow(
+    client: SyncLangGraphClient,
+    thread_id: str,
+    pattern: str,
+    on_event: Callable[[RunEvent], None],
+    **run: Any,
+) -> tuple[str, RunResult]:
+    """A new run of the thread (`run`: its input or command), followed live to its end."""
+    stream = client.runs.stream(thread_id, pattern, stream_mode=["updates", "custom"], **run)
+    for event in _events(stream):
+        on_event(event)
+    return pattern, _result(client, thread_id)
+
+
 def resume(
     server: Server, thread_id: str, *, answer: Any, on_event: Callable[[RunEvent], None]
 ) -> tuple[str, RunResult]:
@@ -124,17 +147,8 @@ def resume(
     checkpoint. Returns its pattern too."""
 
     def request(client: SyncLangGraphClient) -> tuple[str, RunResult]:
-        thread = client.threads.get(thread_id)
-        pattern = str((thread.get("metadata") or {}).get("graph_id") or "")
-        if not pattern:
-            raise ServerError(f"thread {thread_id} has never run a graph")
         command: Any = {"resume": answer} if answer is not None else None
-        stream = client.runs.stream(
-            thread_id, pattern, command=command, stream_mode=["updates", "custom"]
-        )
-        for event in _events(stream):
-            on_event(event)
-        return pattern, _result(client, thread_id)
+        return _follow(client, thread_id, _graph_of(client, thread_id), on_event, command=command)
 
     outcome: tuple[str, RunResult] = call(server, request)
     return outcome
@@ -147,10 +161,7 @@ def restart(
     thread's pattern makes from the thread's values (checked here, and by the server)."""
 
     def request(client: SyncLangGraphClient) -> tuple[str, RunResult]:
-        thread = client.threads.get(thread_id)
-        pattern = str((thread.get("metadata") or {}).get("graph_id") or "")
-        if not pattern:
-            raise ServerError(f"thread {thread_id} has never run a graph")
+        pattern = _graph_of(client, thread_id)
         current = client.threads.get_state(thread_id)
         values = current["values"] if isinstance(current["values"], dict) else {}
         spec = get_pattern(pattern).spec
@@ -160,12 +171,7 @@ def restart(
             data = spec.restart(values, parts)
         except ValueError as error:
             raise InputError(f"cannot restart {', '.join(parts)}: {error}") from None
-        stream = client.runs.stream(
-            thread_id, pattern, input=data, stream_mode=["updates", "custom"]
-        )
-        for event in _events(stream):
-            on_event(event)
-        return pattern, _result(client, thread_id)
+        return _follow(client, thread_id, pattern, on_event, input=data)
 
     outcome: tuple[str, RunResult] = call(server, request)
     return outcome

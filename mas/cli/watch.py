@@ -4,7 +4,6 @@ executing, from its checkpoints in PostgreSQL, until it ends."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from langgraph.types import StateSnapshot
 from rich.console import Group
@@ -12,13 +11,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from mas.cli.backend import local_thread
 from mas.cli.display import console, pattern_view
-from mas.database import resolve_dsn
 from mas.errors import UnknownThreadError
-from mas.patterns import get_pattern
 from mas.server.threads import get_thread
 from mas_graphs.checkpoints.admin import ThreadRecord
-from mas_graphs.checkpoints.savers import connection, open_saver
+from mas_graphs.checkpoints.savers import connection
 
 
 def frame(record: ThreadRecord, snapshot: StateSnapshot) -> Group:
@@ -38,22 +36,17 @@ def follow(thread_id: str, *, dsn: str | None, every: float) -> tuple[ThreadReco
     """Redraw the run every `every` seconds while a process runs it; returns the thread's
     record and last snapshot once it is not running (the registry tells a run whose
     process died from one that runs, by the thread's lock)."""
-    with open_saver(resolve_dsn(dsn)) as saver:
-        with connection(saver) as conn:
-            record = get_thread(conn, thread_id)
-        if record is None:
-            raise UnknownThreadError(thread_id)
-        graph = get_pattern(record.pattern).build(saver, record.options)
-        config: Any = {"configurable": {"thread_id": thread_id}}
+    with local_thread(dsn, thread_id) as thread:
+        record = thread.record
         try:
             with Live(console=console, refresh_per_second=4) as live:
                 while True:
-                    with connection(saver) as conn:
+                    with connection(thread.saver) as conn:
                         found = get_thread(conn, thread_id)
                     if found is None:  # it was there: only `mas delete` removes it
                         raise UnknownThreadError(thread_id)
                     record = found
-                    snapshot = graph.get_state(config, subgraphs=True)
+                    snapshot = thread.graph.get_state(thread.config, subgraphs=True)
                     live.update(frame(record, snapshot))
                     if record.status != "running":
                         return record, snapshot
