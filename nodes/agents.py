@@ -131,25 +131,22 @@ def windowed(calls: list[ToolCall], budget_tokens: int) -> tuple[list[str], Memo
 
 async def run_role_agent(
     model: BaseChatModel,
+    request: AgentRequest,
     *,
-    agent: str,
-    role: str,
-    task: str,
-    context: list[dict[str, Any]],
     tool_names: list[str],
     max_steps: int,
     fallback: bool = False,
-    guidance: str = "",
-    assignment: Assignment | None = None,
     sampling: Sampling | None = None,
     call_key: str = "",
     memory_tokens: int | None = None,
 ) -> RoleWork:
-    """The worker's report; with tools, up to `max_steps` tool calls come first (each
-    recorded, its key `call_key:<step>`). The role is data in the user message
+    """The worker's report on `request` (what any worker is given, a registered agent
+    too); with tools, up to `max_steps` tool calls come first (each recorded, its key
+    `call_key:<step>`). The role is data in the user message
     (nodes/prompts/supervisor.py); a fallback stands in for the worker whose role it is given.
     The tool results it reads stay within `memory_tokens` (default: half the model's
     context): older ones are summarised, a line each, and the record says so."""
+    agent = request["worker"]
     usage: list[CallUsage] = []
     calls: list[ToolCall] = []
     budget = memory_tokens or context_tokens(model) // 2
@@ -162,14 +159,14 @@ async def run_role_agent(
         observations, memory = windowed(calls, budget)
         return prompts.worker_message(
             name=agent,
-            role=role,
-            task=task,
-            context=context,
+            role=request["role"],
+            task=request["task"],
+            context=request["context"],
             tools=tools if with_tools else [],
             observations=observations,
             fallback=fallback,
-            guidance=guidance,
-            assignment=assignment,
+            guidance=request["guidance"],
+            assignment=request["assignment"],
         )
 
     try:

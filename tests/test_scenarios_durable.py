@@ -58,6 +58,21 @@ def without_timings(value: Any) -> Any:
     return value
 
 
+def start_run(thread_id: str, data: dict[str, Any], env: dict[str, str]) -> Any:
+    """`mas run scenarios` in a process of its own."""
+    args = ["run", "scenarios", "--input", json.dumps(data), "--thread-id", thread_id, "--json"]
+    return start_mas(*args, env=env)
+
+
+def kill_under_way(process: Any, log: Path, items: int) -> None:
+    """SIGKILL `process` once the skill has logged `items` items in all."""
+    try:
+        wait_for_lines(log, items)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
+
+
 def wait_for_lines(path: Path, count: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while len(logged_calls(path)) < count:
@@ -72,15 +87,8 @@ async def test_crash_mid_run_resumes_without_redoing_finished_batches(
     log = tmp_path / "skill.log"
     env = subprocess_env(MAS_TEST_SKILL_LOG=str(log), MAS_MODEL=FACTORY)
     data = crash_input(sync)
-    process = start_mas(
-        "run", "scenarios", "--input", json.dumps(data), "--thread-id", thread_id,
-        "--model", FACTORY, "--json", env=env,
-    )  # fmt: skip
-    try:
-        wait_for_lines(log, 9)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.communicate(timeout=30)
+    process = start_run(thread_id, data, env)  # on FACTORY, the model MAS_MODEL names
+    kill_under_way(process, log, 9)
     assert process.returncode == -signal.SIGKILL, "the run finished before the kill"
     before_kill = set(logged_calls(log))
 
@@ -146,11 +154,7 @@ def test_a_failed_scenario_restarts_alone_after_a_crash(thread_id: str, tmp_path
 
     heal.touch()
     process = start_mas("resume", thread_id, "--restart", "broken", "--json", env=env)
-    try:
-        wait_for_lines(log, len(logged_calls(log)) + 2)  # the restart is under way
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.communicate(timeout=30)
+    kill_under_way(process, log, len(logged_calls(log)) + 2)  # the restart is under way
     resumed = mas_cli("resume", thread_id, "--json", env=env)
     assert resumed.returncode == 0, resumed.stderr
     values = json_tail(resumed.stdout)["values"]
@@ -198,10 +202,7 @@ def test_watch_follows_a_run_in_another_process_until_it_ends(
     `mas run` executes it elsewhere, and ends with the result when the run ends."""
     log = tmp_path / "skill.log"
     env = subprocess_env(MAS_TEST_SKILL_LOG=str(log), MAS_MODEL=FACTORY)
-    process = start_mas(
-        "run", "scenarios", "--input", json.dumps(crash_input("milestone")),
-        "--thread-id", thread_id, "--json", env=env,
-    )  # fmt: skip
+    process = start_run(thread_id, crash_input("milestone"), env)
     try:
         wait_for_lines(log, 2)  # under way
         watched = mas_cli("watch", thread_id, "--every", "0.1", env=env)
@@ -222,15 +223,7 @@ def test_watch_ends_when_the_process_running_the_thread_died(
 ) -> None:
     log = tmp_path / "skill.log"
     env = subprocess_env(MAS_TEST_SKILL_LOG=str(log), MAS_MODEL=FACTORY)
-    process = start_mas(
-        "run", "scenarios", "--input", json.dumps(crash_input("free")),
-        "--thread-id", thread_id, env=env,
-    )  # fmt: skip
-    try:
-        wait_for_lines(log, 2)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.communicate(timeout=30)
+    kill_under_way(start_run(thread_id, crash_input("free"), env), log, 2)
     watched = mas_cli("watch", thread_id, env=env)
     assert watched.returncode == 1
     assert f"thread {thread_id} failed: the process running it exited mid-run" in watched.stderr

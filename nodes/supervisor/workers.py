@@ -147,6 +147,19 @@ def reported(
     return result
 
 
+def worker_request(task: WorkerTask, role: str) -> AgentRequest:
+    """What a worker (or a fallback standing in, with the worker's `role`) is given: the
+    same for a role agent and a registered agent."""
+    return AgentRequest(
+        worker=task["worker"]["name"],
+        task=task["task"],
+        role=role,
+        context=task["context"],
+        guidance=task["guidance"],
+        assignment=task.get("assignment"),  # tasks of older threads have none
+    )
+
+
 async def run_worker(task: WorkerTask, runtime: Runtime[AgentContext]) -> Command[Any]:
     """A role agent or a registered agent does the work; a role worker with revise
     rounds hands its report to the critic before it counts."""
@@ -154,15 +167,8 @@ async def run_worker(task: WorkerTask, runtime: Runtime[AgentContext]) -> Comman
     started, notes = time.time(), []
     tool_calls: list[ToolCall] = []
     memory: Memory | None = None
+    request = worker_request(task, worker["role"])
     if worker["kind"] == "agent":
-        request = AgentRequest(
-            worker=worker["name"],
-            task=task["task"],
-            role=worker["role"],
-            context=task["context"],
-            guidance=task["guidance"],
-            assignment=task.get("assignment"),
-        )
         report, usage = await run_registered_agent(
             AGENTS.get(worker["agent"]), request, get_config()
         )
@@ -170,14 +176,9 @@ async def run_worker(task: WorkerTask, runtime: Runtime[AgentContext]) -> Comman
     else:
         report, usage, tool_calls, memory = await run_role_agent(
             await agent_context(runtime).chosen(f"worker:{worker['name']}", worker["model"]),
-            agent=worker["name"],
-            role=worker["role"],
-            task=task["task"],
-            context=task["context"],
+            request,
             tool_names=worker["tools"],
             max_steps=worker["max_steps"],
-            guidance=task["guidance"],
-            assignment=task.get("assignment"),
             sampling=worker_sampling(worker["name"], worker["temperature"]),
             call_key=task_key(get_config()),
             memory_tokens=worker["memory_tokens"],
@@ -214,14 +215,10 @@ async def run_fallback(task: WorkerTask, runtime: Runtime[AgentContext]) -> dict
     started = time.time()
     report, usage, _, _ = await run_role_agent(
         agent_context(runtime).model_for("fallback"),
-        agent=worker["name"],
-        role=described(worker),
-        task=task["task"],
-        context=task["context"],
+        worker_request(task, described(worker)),
         tool_names=[],
         max_steps=0,
         fallback=True,
-        guidance=task["guidance"],
     )
     result = reported(task, report, runtime, status="fallback", started=started)
     return {"results": {worker["name"]: result}, "usage": usage}
