@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 
 from mas_graphs.checkpoints.schema import thread_lock_key
 
-ThreadStatus = Literal["running", "interrupted", "failed", "done"]
+ThreadStatus = Literal["running", "interrupted", "over_budget", "failed", "done"]
 CRASHED_NOTE = "the process running it exited mid-run; `mas resume` continues it"
 
 

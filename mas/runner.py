@@ -54,10 +54,11 @@ from mas_graphs.checkpoints.errors import LockLostError
 from mas_graphs.checkpoints.locks import ThreadLocks
 from mas_graphs.checkpoints.savers import aconnection, open_async_saver
 from mas_graphs.nodes.context import AgentContext
+from mas_graphs.nodes.limits import RunBudgetExceededError
 from mas_graphs.state.pattern import RunEvent
 
 T = TypeVar("T")
-RunStatus = Literal["done", "interrupted", "failed"]
+RunStatus = Literal["done", "interrupted", "over_budget", "failed"]
 logger = logging.getLogger(__name__)
 REGISTRY_TIMEOUT_S = 5.0  # don't hold up a failed run's error behind a dead database
 
@@ -73,13 +74,16 @@ class RunResult(dict[str, Any]):
         values: dict[str, Any],
         *,
         thread_id: str,
-        status: Literal["done", "interrupted"],
+        status: Literal["done", "interrupted", "over_budget"],
         interrupts: list[Any],
+        stopped: str | None = None,
     ) -> None:
         super().__init__(values)
         self.thread_id = thread_id
         self.status = status
         self.interrupts = interrupts
+        # why a run stopped before its end (its token budget), with what it finished kept
+        self.stopped = stopped
 
 
 def new_thread_id(pattern: str) -> str:
@@ -423,6 +427,16 @@ class Runner:
                 status, error_text = ("interrupted" if interrupts else "done"), None
                 return RunResult(
                     state.values, thread_id=thread_id, status=status, interrupts=interrupts
+                )
+            except RunBudgetExceededError as error:
+                status, error_text = "over_budget", str(error)
+                state = await graph.aget_state(config)
+                return RunResult(
+                    state.values,
+                    thread_id=thread_id,
+                    status=status,
+                    interrupts=[],
+                    stopped=error_text,
                 )
             except Exception as error:
                 error_text = redact(f"{type(error).__name__}: {error}")[:2_000]

@@ -13,7 +13,15 @@ from pathlib import Path
 import platformdirs
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as UnparsableSetting
 
@@ -24,6 +32,15 @@ MIN_API_KEY_CHARS = 16
 HTTP_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 MODEL_SPEC = re.compile(r"^(ollama:\S+|llamacpp(:.+)?|factory:[\w.]+:\w+)$")
 REDIS_URL = re.compile(r"^(rediss?://[^\s/]*(/\d+)?|unix://\S+)$")
+
+
+class ModelPrice(BaseModel):
+    """What a model costs, per million tokens, in the operator's currency."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: float = Field(ge=0, le=1_000_000)
+    output: float = Field(ge=0, le=1_000_000)
 
 
 class Settings(BaseSettings):
@@ -94,6 +111,12 @@ class Settings(BaseSettings):
     )
     server_python: Path | None = Field(
         default=None, description="the path of a Python >= 3.12 for `mas serve`"
+    )
+    model_prices: dict[str, ModelPrice] = Field(
+        default_factory=dict,
+        description="prices per million tokens, for runs' estimated cost: "
+        '{"ollama:llama3.2": {"input": 0.1, "output": 0.4}}; a provider alone '
+        '("llamacpp") prices its every model, "*" any other',
     )
 
     @field_validator("models")

@@ -41,7 +41,7 @@ from typing_extensions import TypedDict
 
 from mas_graphs.nodes import prompts
 from mas_graphs.nodes.errors import describe_error
-from mas_graphs.nodes.limits import model_call_slot
+from mas_graphs.nodes.limits import BudgetExceededError, CallMeter, model_call_slot
 from mas_graphs.nodes.structured import (
     Sampling,
     SchemaT,
@@ -197,7 +197,7 @@ async def run_role_agent(
             schema=WorkerReport,
             sampling=sampling,
         )
-    except StructuredOutputError as error:
+    except (StructuredOutputError, BudgetExceededError) as error:
         error.usage = usage + error.usage  # the tool steps before the failure cost too
         raise
     usage.append(report.usage)
@@ -376,11 +376,33 @@ def register_agent(
     return AGENTS.register(name, registered)
 
 
+TOKEN_KEYS = ("input_tokens", "output_tokens")
+
+
 class CallCounter(AsyncCallbackHandler):
     """Counts the model calls (and their tokens) a registered agent makes."""
 
-    def __init__(self) -> None:
+    raise_error = True  # a budget reached stops the agent before its next model call
+
+    def __init__(self, meter: CallMeter) -> None:
         self.calls = self.input_tokens = self.output_tokens = 0
+        self.models: list[str] = []
+        self._meter = meter
+
+    async def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._meter.check()
+        meta = metadata or {}
+        provider, name = meta.get("ls_provider"), meta.get("ls_model_name")
+        label = f"{provider}:{name}" if provider and name else str(provider or "unknown")
+        if label not in self.models:
+            self.models.append(label)
 
     async def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
         self.calls += 1
@@ -388,8 +410,10 @@ class CallCounter(AsyncCallbackHandler):
             for generation in generations:
                 usage = getattr(getattr(generation, "message", None), "usage_metadata", None)
                 if usage:
-                    self.input_tokens += int(usage.get("input_tokens", 0))
-                    self.output_tokens += int(usage.get("output_tokens", 0))
+                    tokens_in, tokens_out = (int(usage.get(k, 0)) for k in TOKEN_KEYS)
+                    self.input_tokens += tokens_in
+                    self.output_tokens += tokens_out
+                    self._meter.spend(tokens_in + tokens_out)
 
 
 def with_handler(config: RunnableConfig, handler: AsyncCallbackHandler) -> RunnableConfig:
@@ -408,10 +432,10 @@ async def call_agent(
     """What a registered agent returned, and what its model calls cost (counted by a
     callback, so any LangChain model inside it counts); it holds one of the run's model
     call slots while it works."""
-    counter = CallCounter()
     started = time.perf_counter()
-    agent_config: RunnableConfig = {**with_handler(config, counter), "run_name": name}
-    async with model_call_slot():
+    async with model_call_slot(name) as meter:
+        counter = CallCounter(meter)
+        agent_config: RunnableConfig = {**with_handler(config, counter), "run_name": name}
         output = await registered.runnable.ainvoke(request, agent_config)
     usage = CallUsage(
         agent=name,
@@ -421,6 +445,7 @@ async def call_agent(
         latency_ms=round((time.perf_counter() - started) * 1000, 1),
         ok=True,
         notes=[],
+        model=", ".join(counter.models) or "unknown",
     )
     return output, usage
 

@@ -19,7 +19,8 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 from psycopg_pool import AsyncConnectionPool
 
-from mas_graphs.nodes.limits import CallLimiter, entered, run_limiter
+from mas_graphs.nodes.limits import CallLimiter, entered, graph_level, run_limiter
+from mas_graphs.state.common import budget_of
 
 StateT = TypeVar("StateT")
 # A pool, or a coroutine function that opens (or returns) one on first use: a server
@@ -175,21 +176,25 @@ def with_default_context(node: Node[StateT], default: AgentContext | None) -> Ca
     """`node`, run with the caller's context completed by `default` (a server may pass
     none, or a partial one), and inside its run's model-call limiter (nodes/limits.py).
     Its input's `max_parallel`, where it has one, sizes the limiter of a run that does
-    not have one yet."""
+    not have one yet; its token budget, where it has one, seeds the limiter's meter."""
 
     @functools.wraps(node)
     async def bound(state: StateT, runtime: Runtime[AgentContext]) -> Any:
         runtime = runtime.override(context=agent_context(runtime).under(default))
-        with entered(_limiter(state, runtime)):
+        level = graph_level()
+        with entered(_limiter(state, runtime, level), level):
             return await node(state, runtime)
 
     return bound
 
 
-def _limiter(state: Any, runtime: Runtime[Any]) -> CallLimiter | None:
+def _limiter(state: Any, runtime: Runtime[Any], level: str) -> CallLimiter | None:
     info = runtime.execution_info
     run = (info.thread_id or info.run_id) if info is not None else None
     if run is None:
         return None  # no thread, no run id: nothing ties this node's calls to others'
-    size = state.get("max_parallel") if isinstance(state, Mapping) else None
-    return run_limiter(run, size)
+    given = state if isinstance(state, Mapping) else {}
+    limiter = run_limiter(run, given.get("max_parallel"))
+    if (budget := budget_of(given)) is not None:
+        limiter.tokens.seed(level, budget)
+    return limiter

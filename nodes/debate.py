@@ -27,6 +27,7 @@ from mas_graphs.nodes.agents import AGENTS, agent_output, call_agent
 from mas_graphs.nodes.context import AgentContext, agent_context
 from mas_graphs.nodes.errors import describe_error, failed_usage
 from mas_graphs.nodes.inputs import ask_person, input_fields, validated_input
+from mas_graphs.nodes.limits import raise_if_run_stops
 from mas_graphs.nodes.structured import (
     Sampling,
     StructuredOutputError,
@@ -34,7 +35,7 @@ from mas_graphs.nodes.structured import (
     ask_structured,
     cut_at_word,
 )
-from mas_graphs.state.common import CallUsage, usage_totals
+from mas_graphs.state.common import CallUsage, budget_of, usage_totals
 from mas_graphs.state.debate import (
     INCONCLUSIVE,
     AgentFailure,
@@ -225,6 +226,7 @@ def dispatch_round(state: DebateState, number: int) -> list[Send]:
                 temperature=state["temperatures"].get("debater"),
                 seed=state["seed"] + 100 * number + index,
                 model=state["debater_models"].get(debater["name"]),
+                token_budget=budget_of(state),
             ),
         )
         for index, debater in enumerate(state["stances"])
@@ -432,6 +434,7 @@ async def model_turn(task: DebaterTask, runtime: Runtime[AgentContext]) -> dict[
 
 def debater_failed(task: DebaterTask, error: NodeError) -> Command[Any]:
     """Retries are exhausted: record the failure; the other debaters' turns are kept."""
+    raise_if_run_stops(error)
     update = failed_turn(task, describe_error(error.error), failed_usage(error.error))
     return Command(update=update, goto="review_round")
 
@@ -682,6 +685,7 @@ def after_decision(state: DebateState) -> list[Send] | Literal["conclude"]:
                 samples=of,
                 temperature=state["temperatures"].get(method),
                 seed=state["seed"] + sample,
+                token_budget=budget_of(state),
             ),
         )
 
@@ -740,6 +744,7 @@ async def run_baseline(task: BaselineTask, runtime: Runtime[AgentContext]) -> di
 
 
 def baseline_failed(task: BaselineTask, error: NodeError) -> Command[Any]:
+    raise_if_run_stops(error)
     update = failed_baseline(task, describe_error(error.error), failed_usage(error.error))
     return Command(update=update, goto="conclude")
 

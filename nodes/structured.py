@@ -28,7 +28,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
 
 from mas_graphs.nodes.context import AgentContext, agent_context
-from mas_graphs.nodes.limits import model_call_slot
+from mas_graphs.nodes.limits import BudgetExceededError, model_call_slot
 from mas_graphs.state.common import INPUT_NAMES, CallUsage
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
@@ -225,6 +225,15 @@ def schema_instructions(schema: type[BaseModel]) -> str:
     return f"Reply with one JSON object and nothing else. Its fields, in this order:\n{fields}"
 
 
+def model_label(model: BaseChatModel) -> str:
+    """Which model a call used, as prices name it: `provider:model` (`ollama:llama3.2`,
+    `llamacpp:<gguf stem>`), or the provider alone when the model has no name."""
+    params = model._get_ls_params()
+    provider = params.get("ls_provider") or type(model).__name__
+    name = params.get("ls_model_name")
+    return f"{provider}:{name}" if name else str(provider)
+
+
 def cut_off(message: BaseMessage) -> bool:
     """Whether the provider stopped the reply at its token limit (llama.cpp and OpenAI-style
     providers say `finish_reason`, Ollama `done_reason`)."""
@@ -266,6 +275,8 @@ async def ask_structured(
     problem = raw = ""
     notes: list[str] = []
 
+    label = model_label(model)
+
     def usage(ok: bool) -> CallUsage:
         return CallUsage(
             agent=agent,
@@ -275,13 +286,19 @@ async def ask_structured(
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
             ok=ok,
             notes=notes,
+            model=label,
         )
 
     for attempt in range(2):
-        async with model_call_slot():
-            reply = await runnable.ainvoke(messages, config)
+        try:
+            async with model_call_slot(agent) as meter:
+                reply = await runnable.ainvoke(messages, config)
+                t_in, t_out = _tokens(reply)
+                meter.spend(t_in + t_out)
+        except BudgetExceededError as error:
+            error.usage = [usage(ok=False)] if calls else []  # a first attempt still cost
+            raise
         calls += 1
-        t_in, t_out = _tokens(reply)
         tokens_in, tokens_out = tokens_in + t_in, tokens_out + t_out
         raw = reply.text if isinstance(reply, AIMessage) else str(reply.content)
         try:

@@ -15,10 +15,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from mas_graphs.nodes.context import AgentContext, agent_context
+from mas_graphs.nodes.limits import RunBudgetExceededError
 from mas_graphs.nodes.structured import cut_at_word
 from mas_graphs.nodes.supervisor import reported
 from mas_graphs.state.common import CallUsage
@@ -37,11 +39,16 @@ async def run_team(task: WorkerTask, runtime: Runtime[AgentContext]) -> Command[
     role = team_spec.team
     assert role is not None  # the input's validation admits only patterns with one
     started = time.time()
-    values = await compiled(team_spec, spec["options"]).ainvoke(
-        team_input(spec, task["guidance"]),
-        {"run_name": f"{name} ({pattern})"},
-        context=agent_context(runtime),
-    )
+    try:
+        values = await compiled(team_spec, spec["options"]).ainvoke(
+            team_input(spec, task["guidance"]),
+            {"run_name": f"{name} ({pattern})"},
+            context=agent_context(runtime),
+        )
+    except RunBudgetExceededError as error:
+        if error.level != get_config()["configurable"].get("checkpoint_ns"):
+            raise  # an enclosing run's budget: that run stops
+        raise TeamBudgetSpentError(name, error) from error
     team = {
         "pattern": pattern,
         "values": {k: v for k, v in values.items() if k not in ROLLED_UP},
@@ -54,6 +61,25 @@ async def run_team(task: WorkerTask, runtime: Runtime[AgentContext]) -> Command[
         },
         goto="collect_batch",
     )
+
+
+class TeamBudgetSpentError(RuntimeError):
+    """A team spent its own `max_tokens_total`: its worker fails (the supervisor's
+    fallback or replan takes over), and what the team spent still counts."""
+
+    def __init__(self, worker: str, error: RunBudgetExceededError) -> None:
+        super().__init__(f"team {worker} stopped: {error}")
+        self.usage = [
+            CallUsage(
+                agent=f"{worker}/{error.agent}",
+                calls=0,
+                input_tokens=error.spent,  # the team's tokens, input and output together
+                output_tokens=0,
+                latency_ms=0.0,
+                ok=False,
+                notes=["the team's run stopped at its token budget; its tokens in all"],
+            )
+        ]
 
 
 def team_input(spec: dict[str, Any], guidance: str) -> dict[str, Any]:

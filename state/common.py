@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Annotated, Any, NamedTuple, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, NamedTuple, NotRequired, TypeVar
 
 from langgraph.channels.delta import DeltaChannel
-from pydantic import AfterValidator, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from typing_extensions import TypedDict
 
 K = TypeVar("K")
@@ -38,6 +38,8 @@ class CallUsage(TypedDict):
     latency_ms: float
     ok: bool
     notes: list[str]
+    # which model answered (`provider:model`), for its price; older threads' calls lack it
+    model: NotRequired[str]
 
 
 class UsageTotal(TypedDict):
@@ -108,6 +110,68 @@ def usage_totals(usage: list[CallUsage]) -> dict[str, UsageTotal]:
             row["output_tokens"] += call["output_tokens"]
             row["latency_ms"] = round(row["latency_ms"] + call["latency_ms"], 1)
     return totals
+
+
+# --- token budgets ---------------------------------------------------------------------
+
+MAX_TOKEN_BUDGET = 1_000_000_000
+
+
+class TokenLimits(BaseModel):
+    """Token budgets a run's input may set (the patterns whose agents call models)."""
+
+    max_tokens_total: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TOKEN_BUDGET,
+        description="Tokens (input and output) the whole run may spend: every agent, "
+        "retry, team and resume. Checked before each model call; once reached the run "
+        "stops as over_budget and keeps what it finished.",
+    )
+    max_tokens_per_agent: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TOKEN_BUDGET,
+        description="Tokens any one agent may spend; an agent over it fails like any "
+        "failed agent (a fallback, a failed turn, a compensation). Teams inherit it.",
+    )
+
+
+class TokenLimitsState(TypedDict):
+    max_tokens_total: int | None
+    max_tokens_per_agent: int | None
+
+
+class TokenBudget(TypedDict):
+    """What a node tells its run's token meter: the limits, and the tokens each agent had
+    spent when its task was handed out. A graph's state gives it from its usage; a `Send`
+    task, which is not the state, carries it (`token_budget`)."""
+
+    max_tokens_total: int | None
+    max_tokens_per_agent: int | None
+    spent: dict[str, int]
+
+
+def call_tokens(call: CallUsage) -> int:
+    return call["input_tokens"] + call["output_tokens"]
+
+
+def budget_of(state: Mapping[str, Any]) -> TokenBudget | None:
+    """The token budget a node's input carries: a task's own, or a graph state's limits
+    and usage; None for a pattern (or an older thread) without budgets."""
+    if "token_budget" in state:
+        return state["token_budget"]  # type: ignore[no-any-return]
+    if "max_tokens_total" not in state and "max_tokens_per_agent" not in state:
+        return None
+    spent: dict[str, int] = {}
+    for call in state.get("usage", []):
+        spent[call["agent"]] = spent.get(call["agent"], 0) + call_tokens(call)
+    return TokenBudget(
+        # a run's first node sees its input as given, before validation fills defaults
+        max_tokens_total=state.get("max_tokens_total"),
+        max_tokens_per_agent=state.get("max_tokens_per_agent"),
+        spent=spent,
+    )
 
 
 # --- model choices in input -----------------------------------------------------------------

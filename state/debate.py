@@ -23,6 +23,9 @@ from mas_graphs.state.common import (
     PART_NAME,
     CallUsage,
     ModelChoice,
+    TokenBudget,
+    TokenLimits,
+    TokenLimitsState,
     UsageTotal,
     at_least,
     growing,
@@ -76,7 +79,7 @@ DEFAULT_STANCES: dict[str, tuple[DebaterSpec, ...]] = {
 }
 
 
-class DebateInput(BaseModel):
+class DebateInput(TokenLimits):
     """What a debate run starts from; validated before any work starts."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -383,7 +386,7 @@ class BaselineAnswer(TypedDict):
     error: str | None
 
 
-class DebateInputState(TypedDict):
+class DebateInputState(TokenLimitsState):
     """A debate's input once its first node has validated it: every field
     of `DebateInput`, defaults filled in, so nodes read them without defaults of their own."""
 
@@ -434,6 +437,7 @@ class DebaterTask(TypedDict):
     temperature: float | None
     seed: int
     model: str | None  # the model the input picks for this debater, if any
+    token_budget: TokenBudget | None
 
 
 class BaselineTask(TypedDict):
@@ -445,3 +449,4 @@ class BaselineTask(TypedDict):
     samples: int
     temperature: float | None
     seed: int
+    token_budget: TokenBudget | None

@@ -97,6 +97,7 @@ class Budgets(NamedTuple):
     max_depth: int
     max_agents: int
     max_parallel: int
+    max_tokens_per_agent: int | None = None
 
 
 def one_level(data: Any) -> int:

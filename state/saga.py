@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from typing_extensions import TypedDict
 
-from mas_graphs.state.common import CallUsage, merge_dicts
+from mas_graphs.state.common import CallUsage, TokenLimits, TokenLimitsState, merge_dicts
 
 # The order-fulfilment saga: each step's action node, and the node that undoes it.
 STEP_NAMES = ("risk_check", "reserve_inventory", "charge_payment", "schedule_shipping")
@@ -60,7 +60,7 @@ class Fault(BaseModel):
         return self
 
 
-class SagaInput(BaseModel):
+class SagaInput(TokenLimits):
     """An order to fulfil, plus which steps need a person's approval and injected faults."""
 
     model_config = ConfigDict(extra="forbid")
@@ -145,7 +145,7 @@ class ApprovalRecord(TypedDict):
     note: str
 
 
-class SagaInputState(TypedDict):
+class SagaInputState(TokenLimitsState):
     """A saga's input once its first node has validated it: every field
     of `SagaInput`, defaults filled in, so nodes read them without defaults of their own."""
 

@@ -29,6 +29,7 @@ BAD: dict[str, tuple[str, str]] = {
     "MAS_MAX_WORKERS": ("5000", "1 to 1000"),
     "MAS_MCP_SERVERS": ("/nowhere/mcp.json", "no file at /nowhere/mcp.json"),
     "MAS_SERVER_PYTHON": ("/nowhere/python3.12", "no file at /nowhere/python3.12"),
+    "MAS_MODEL_PRICES": ('{"ollama:x": {"input": -1, "output": 1}}', "prices per million tokens"),
 }
 UNCHECKED = {"LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY"}  # any string is a key
 COMMANDS = [

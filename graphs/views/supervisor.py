@@ -92,6 +92,8 @@ def render(console: Console, values: dict[str, Any]) -> None:
                 + (f" · {escalation['note']}" if escalation["note"] else ""),
             )
         )
+    if not synthesis:
+        return  # a run stopped before its synthesis (over budget): its workers are shown
     body = [Text(synthesis.get("summary", ""))]
     body += [Text(f"• {r}") for r in synthesis.get("recommendations", [])]
     if "confidence" in synthesis:

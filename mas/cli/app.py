@@ -26,6 +26,7 @@ from mas.cli.display import (
     show_interrupt,
 )
 from mas.cli.watch import follow as watch_thread
+from mas.costs import estimate_cost
 from mas.database import resolve_dsn
 from mas.errors import InputError, RunFailedError, UnknownThreadError
 from mas.patterns import delta_channels, get_pattern, known_patterns
@@ -164,7 +165,13 @@ def threads(
     for column in ("pattern", "status", "last step", "runs", "run by", "updated at"):
         table.add_column(column, no_wrap=True)
     table.add_column("note", overflow="fold")
-    styles = {"done": "green", "running": "blue", "interrupted": "yellow", "failed": "red"}
+    styles = {
+        "done": "green",
+        "running": "blue",
+        "interrupted": "yellow",
+        "over_budget": "magenta",
+        "failed": "red",
+    }
     for r in records:
         by = "server" + (f" ({r.owner})" if r.owner else "") if r.served_by == "server" else "mas"
         table.add_row(
@@ -192,7 +199,8 @@ def show(
     with clear_errors():
         shown = backend(ctx, dsn).state(thread_id, history=history)
     if as_json:
-        typer.echo(json.dumps(shown, default=str, ensure_ascii=False))
+        cost = estimate_cost(shown["values"].get("usage", []), get_settings().model_prices)
+        typer.echo(json.dumps({**shown, "cost": cost.summary()}, default=str, ensure_ascii=False))
         return
     runs = f" · runs {shown['runs']}" if shown.get("runs") else ""
     console.print(
@@ -202,7 +210,7 @@ def show(
     if shown.get("error"):
         console.print(Text(str(shown["error"]), style="red"))
     print_nested(shown.get("nested", []))
-    if shown["status"] == "done":
+    if shown["status"] in ("done", "over_budget"):  # over budget: what it finished
         render_result(shown["pattern"], shown["values"])
     else:
         console.print_json(data=shown["values"], default=str)

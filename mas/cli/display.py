@@ -21,9 +21,11 @@ from rich.table import Table
 from rich.text import Text
 
 from mas.cli.backend import Pending
+from mas.costs import estimate_cost
 from mas.errors import InputError, MasError
 from mas.runner import RunResult
 from mas.secrets import redact
+from mas.settings import get_settings
 from mas_graphs.checkpoints.errors import CheckpointError
 from mas_graphs.state.pattern import PATTERNS, PatternView, RunEvent
 
@@ -139,6 +141,43 @@ def render_result(pattern: str, values: dict[str, Any]) -> None:
         console.print_json(data=values, default=str)
     else:
         view.render(console, values)
+    if values.get("usage"):
+        console.print(cost_table(values))
+
+
+def cost_table(values: dict[str, Any]) -> Table:
+    """Tokens and estimated cost per model (prices from MAS_MODEL_PRICES), and the run's
+    token budget where its input set one."""
+    estimate = estimate_cost(values["usage"], get_settings().model_prices)
+    budget = values.get("max_tokens_total")
+    table = Table(
+        title="tokens and estimated cost",
+        caption=f"{estimate.tokens:,} tokens" + (f" of a {budget:,} budget" if budget else ""),
+    )
+    for column in ("model", "calls", "input tokens", "output tokens", "est. cost"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    table.columns[0].overflow = "fold"
+
+    def money(cost: float | None) -> str:
+        return "no price set" if cost is None else f"{cost:,.4f}"
+
+    for row in estimate.rows:
+        table.add_row(
+            row.model,
+            str(row.calls),
+            f"{row.input_tokens:,}",
+            f"{row.output_tokens:,}",
+            money(row.cost),
+        )
+    if len(estimate.rows) > 1:
+        table.add_row(
+            Text("all", style="bold"),
+            str(sum(row.calls for row in estimate.rows)),
+            f"{sum(row.input_tokens for row in estimate.rows):,}",
+            f"{sum(row.output_tokens for row in estimate.rows):,}",
+            money(estimate.cost),
+        )
+    return table
 
 
 def follow_live(title: str, run: Pending, *, as_json: bool = False) -> tuple[str, RunResult]:
@@ -193,6 +232,7 @@ def report(pattern: str, result: RunResult, as_json: bool) -> None:
         payload = {
             "thread_id": result.thread_id,
             "status": result.status,
+            "stopped": result.stopped,
             "interrupts": result.interrupts,
             "values": dict(result),
         }
@@ -204,6 +244,10 @@ def report(pattern: str, result: RunResult, as_json: bool) -> None:
         console.print(f"resume with: mas resume {result.thread_id} --answer '<JSON>'")
         return
     render_result(pattern, dict(result))
+    if result.status == "over_budget":
+        console.print(f"[red]stopped over budget:[/] {result.stopped}")
+        console.print(f"[dim]thread {result.thread_id}: the results above are what it finished[/]")
+        return
     console.print(f"[dim]thread {result.thread_id} done[/]")
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -242,6 +242,12 @@ class ChatLlamaCpp(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_path": self.model_path, "temperature": self.temperature, "seed": self.seed}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        """Traces and prices name the model by its GGUF file (`llamacpp:<stem>`)."""
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_model_name"] = Path(self.model_path).stem
+        return params
 
     def start(self) -> dict[str, Any]:
         """Start the engine (if it is not running) and return what it reported when ready:

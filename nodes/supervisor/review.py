@@ -17,6 +17,7 @@ from mas_graphs.nodes.agents import (
 )
 from mas_graphs.nodes.context import AgentContext, agent_context
 from mas_graphs.nodes.errors import describe_error, failed_usage
+from mas_graphs.nodes.limits import raise_if_run_stops
 from mas_graphs.state.supervisor import (
     ReportReview,
     ReviewTask,
@@ -70,6 +71,7 @@ async def revise_report_node(task: ReviewTask, runtime: Runtime[AgentContext]) -
 
 def review_failed(task: ReviewTask, error: NodeError) -> Command[Any]:
     """The critic or the revision failed for good: the report as it stands counts."""
+    raise_if_run_stops(error)
     result = task["result"]
     note = f"review round {task['round']} failed: {describe_error(error.error)}"
     final = WorkerResult(**{**result, "final": True, "notes": [*result["notes"], note]})

@@ -17,6 +17,7 @@ from mas_graphs.nodes.context import AgentContext, agent_context
 from mas_graphs.nodes.inputs import ask_person
 from mas_graphs.nodes.structured import StructuredOutputError, ask_agent, cut_at_word
 from mas_graphs.nodes.supervisor.workers import dispatch_batch
+from mas_graphs.state.common import budget_of
 from mas_graphs.state.supervisor import (
     Conflict,
     ConflictFound,
@@ -97,6 +98,7 @@ def route_conflicts(state: SupervisorState) -> list[Send] | Literal["synthesize"
                 reports={w: reports[w] for w in conflict["workers"]},
                 conflict_gap=state["conflict_gap"],
                 max_parallel=state["max_parallel"],
+                token_budget=budget_of(state),
             ),
         )
         for conflict in conflicts

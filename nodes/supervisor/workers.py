@@ -21,6 +21,8 @@ from mas_graphs.nodes.agents import (
 )
 from mas_graphs.nodes.context import AgentContext, agent_context, node_attempt
 from mas_graphs.nodes.errors import describe_error, failed_usage
+from mas_graphs.nodes.limits import raise_if_run_stops
+from mas_graphs.state.common import budget_of
 from mas_graphs.state.supervisor import (
     Memory,
     ReviewTask,
@@ -82,6 +84,7 @@ def dispatch_batch(
                 max_parallel=state["max_parallel"],
                 # older threads' plans have no assignments
                 assignment=state["plan"].get("assignments", {}).get(name),
+                token_budget=budget_of(state),
             ),
         )
         for name in batches[index]
@@ -205,6 +208,7 @@ async def run_worker(task: WorkerTask, runtime: Runtime[AgentContext]) -> Comman
         round=1,
         problems=[],
         max_parallel=task["max_parallel"],
+        token_budget=task.get("token_budget"),
     )
     return Command(update=update, goto=Send("critique_report", review))
 
@@ -233,6 +237,7 @@ def failed_result(task: WorkerTask, error: str) -> dict[str, Any]:
 def worker_failed(task: WorkerTask, error: NodeError) -> Command[Any]:
     """Retries are exhausted: hand the work to the fallback worker, or record the failure
     for the planner to replan around (what the failed attempt cost still counts)."""
+    raise_if_run_stops(error)
     described_error = describe_error(error.error)
     if task["on_failure"] == "replan":
         update = failed_result(task, described_error)
@@ -245,6 +250,7 @@ def worker_failed(task: WorkerTask, error: NodeError) -> Command[Any]:
 
 def fallback_failed(task: WorkerTask, error: NodeError) -> Command[Any]:
     """The fallback failed too: record the failure; sibling results are kept."""
+    raise_if_run_stops(error)
     first = task["failed_with"] or ""
     update = failed_result(task, f"{first}; fallback: {describe_error(error.error)}")
     return Command(update={**update, "usage": failed_usage(error.error)}, goto="collect_batch")

@@ -21,6 +21,7 @@ from mas_graphs.state.common import (
     DEFAULT_MAX_PARALLEL,
     PART_NAME,
     ModelChoice,
+    TokenLimits,
     validation_problems,
 )
 from mas_graphs.state.pattern import PATTERNS, Budgets, TeamRole
@@ -159,7 +160,7 @@ DEFAULT_TEAM: tuple[WorkerSpec, ...] = (
 )
 
 
-class SupervisorInput(BaseModel):
+class SupervisorInput(TokenLimits):
     """What a supervisor run starts from; validated before any work starts."""
 
     model_config = ConfigDict(extra="forbid")
@@ -334,7 +335,10 @@ def team_input(
     given = {**given, **{k: v for k, v in worker.options.items() if k not in given}}
     if role.task_field and role.task_field not in given:
         given[role.task_field] = parent.task
-    given = role.inherit(given, Budgets(parent.max_depth, parent.max_agents, parent.max_parallel))
+    budgets = Budgets(
+        parent.max_depth, parent.max_agents, parent.max_parallel, parent.max_tokens_per_agent
+    )
+    given = role.inherit(given, budgets)
     option_fields = set(spec.options.model_fields)
     state = {k: v for k, v in given.items() if k not in option_fields}
     options = {k: v for k, v in given.items() if k in option_fields}
@@ -354,6 +358,7 @@ def share_budgets(given: dict[str, Any], budgets: Budgets) -> dict[str, Any]:
         "max_depth": min(given.get("max_depth", budgets.max_depth), budgets.max_depth - 1),
         "max_agents": given.get("max_agents", budgets.max_agents),
         "max_parallel": given.get("max_parallel", budgets.max_parallel),
+        "max_tokens_per_agent": given.get("max_tokens_per_agent", budgets.max_tokens_per_agent),
     }
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from typing_extensions import TypedDict
 
-from mas_graphs.state.common import CallUsage, merge_dicts
+from mas_graphs.state.common import CallUsage, TokenBudget, TokenLimitsState, merge_dicts
 from mas_graphs.state.supervisor.input import WorkerKind
 
 
@@ -115,7 +115,7 @@ class Escalation(TypedDict):
     note: str
 
 
-class SupervisorInputState(TypedDict):
+class SupervisorInputState(TokenLimitsState):
     """A supervisor run's input once its first node has validated it: every field
     of `SupervisorInput`, defaults filled in, so nodes read them without defaults of their own."""
 
@@ -163,6 +163,7 @@ class WorkerTask(TypedDict):
     on_failure: Literal["fallback", "replan"]
     max_parallel: int
     assignment: Assignment | None  # its part of the task, if the planner gave one
+    token_budget: TokenBudget | None
 
 
 class ReviewTask(TypedDict):
@@ -174,6 +175,7 @@ class ReviewTask(TypedDict):
     round: int
     problems: list[str]
     max_parallel: int
+    token_budget: TokenBudget | None
 
 
 class ConflictTask(TypedDict):
@@ -182,3 +184,4 @@ class ConflictTask(TypedDict):
     reports: dict[str, dict[str, Any]]
     conflict_gap: float
     max_parallel: int
+    token_budget: TokenBudget | None
