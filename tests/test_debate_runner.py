@@ -173,7 +173,8 @@ def test_cli_shows_rounds_verdict_and_token_totals(tmp_path: Path, call_log: Pat
     assert re.search(r"│\s+2\s+negative\s+negative\s+0\.80\s", live), "the live view shows round 2"
     cells = [[cell.strip() for cell in line.split("│")[1:-1]] for line in final.splitlines()]
     rows = [row for row in cells if row]
-    assert rows[-1][:2] == ["all", "5"]  # 4 debater turns, 1 verdict
+    totals = next(row for row in rows if row[0] == "all")  # the usage table's last row
+    assert totals[:2] == ["all", "5"]  # 4 debater turns, 1 verdict
 
 
 def test_cli_refuses_bad_input_naming_the_field() -> None:
