@@ -39,6 +39,8 @@ class ThreadRecord:
     # who runs it: "mas" (the runner, mas_threads) or "server" (Aegra's thread table)
     served_by: Literal["mas", "server"] = "mas"
     owner: str | None = None
+    forked_from: str | None = None  # "<thread id>@<checkpoint id>"
+    fork_edits: dict[str, Any] | None = None  # input edits its next run applies first
 
 
 RECORD_START_SQL = """
@@ -62,13 +64,15 @@ RETURNING runs
 """
 
 RECORD_END_SQL = """
-UPDATE mas_threads SET status = %(status)s, error = %(error)s, updated_at = now()
+UPDATE mas_threads SET status = %(status)s, error = %(error)s, updated_at = now(),
+    fork_edits = NULL
 WHERE thread_id = %(thread_id)s
 """
 
 # The registry joined with each thread's newest root checkpoint and its lock holder.
 THREADS_SQL = """
 SELECT t.thread_id, t.pattern, t.model_spec, t.options, t.status, t.error, t.runs, t.updated_at,
+       t.forked_from, t.fork_edits,
        (latest.metadata ->> 'step')::int AS last_step,
        EXISTS (
            SELECT 1 FROM pg_locks l
@@ -111,6 +115,47 @@ PRUNE_SQL = [
     )
     """,
 ]
+# A fork: a new thread holding a thread's checkpoints up to one of them, in every
+# namespace (a team's nested run too), their blobs, and the writes of the checkpoints
+# before that one; that one's own writes stay behind, so the fork runs its next step.
+FORK_SQL = [
+    """
+    INSERT INTO checkpoints
+        (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata)
+    SELECT %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+           metadata
+    FROM checkpoints WHERE thread_id = %(source)s AND checkpoint_id <= %(checkpoint_id)s
+    """,
+    """
+    INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT %(target)s, checkpoint_ns, channel, version, type, blob
+    FROM checkpoint_blobs WHERE thread_id = %(source)s
+    """,
+    """
+    INSERT INTO checkpoint_writes
+        (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob, task_path)
+    SELECT %(target)s, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob, task_path
+    FROM checkpoint_writes WHERE thread_id = %(source)s AND checkpoint_id < %(checkpoint_id)s
+    """,
+    """
+    INSERT INTO mas_threads
+        (thread_id, pattern, model_spec, options, lock_key, status, error, runs, forked_from,
+         fork_edits)
+    SELECT %(target)s, pattern, model_spec, options, %(lock_key)s, 'failed',
+           'forked; not run yet: `mas resume` runs it', 0,
+           %(source)s || '@' || %(checkpoint_id)s, %(edits)s
+    FROM mas_threads WHERE thread_id = %(source)s
+    """,
+]
+CHECKPOINT_EXISTS_SQL = """
+SELECT 1 FROM checkpoints
+WHERE thread_id = %s AND checkpoint_ns = '' AND checkpoint_id = %s
+"""
+THREAD_EXISTS_SQL = """
+SELECT 1 FROM checkpoints WHERE thread_id = %(t)s
+UNION ALL SELECT 1 FROM mas_threads WHERE thread_id = %(t)s
+"""
+
 CHAIN_SQL = """
 SELECT checkpoint_ns, checkpoint_id, parent_checkpoint_id,
        checkpoint -> 'channel_versions' AS versions
@@ -182,6 +227,8 @@ def _record(row: dict[str, Any]) -> ThreadRecord:
         runs=row["runs"],
         last_step=row["last_step"],
         updated_at=row["updated_at"],
+        forked_from=row["forked_from"],
+        fork_edits=row["fork_edits"],
     )
 
 
@@ -297,3 +344,32 @@ def prune_thread(
         for statement in PRUNE_SQL:
             conn.execute(statement, {"thread_id": thread_id})
     return before - count_checkpoints(conn, thread_id)
+
+
+async def afork_thread(
+    conn: AsyncConnection[Any],
+    source: str,
+    checkpoint_id: str,
+    target: str,
+    edits: dict[str, Any] | None = None,
+) -> None:
+    """Copy `source` up to its root checkpoint `checkpoint_id` into a new thread `target`,
+    in one transaction, and register it as a fork not yet run (`forked_from`), with the
+    input `edits` its first run applies. Raises
+    `LookupError` for an unknown checkpoint and `FileExistsError` for a taken id."""
+    async with conn.transaction():
+        cur = await conn.execute(CHECKPOINT_EXISTS_SQL, (source, checkpoint_id))
+        if await cur.fetchone() is None:
+            raise LookupError(f"thread {source} has no checkpoint {checkpoint_id}")
+        cur = await conn.execute(THREAD_EXISTS_SQL, {"t": target})
+        if await cur.fetchone() is not None:
+            raise FileExistsError(f"thread {target} already exists")
+        params = {
+            "source": source,
+            "target": target,
+            "checkpoint_id": checkpoint_id,
+            "lock_key": thread_lock_key(target),
+            "edits": Jsonb(edits) if edits else None,
+        }
+        for statement in FORK_SQL:
+            await conn.execute(statement, params)

@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS mas_threads (
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+-- "<thread id>@<checkpoint id>" a fork was made from
+ALTER TABLE mas_threads ADD COLUMN IF NOT EXISTS forked_from TEXT;
+-- a fork's input edits, applied when it next runs (again after a crash: they are idempotent)
+ALTER TABLE mas_threads ADD COLUMN IF NOT EXISTS fork_edits JSONB;
 CREATE OR REPLACE FUNCTION mas_confirm_lock(holder INTEGER, lock_key BIGINT) RETURNS VOID
 LANGUAGE plpgsql STABLE AS $$
 BEGIN

@@ -47,6 +47,7 @@ from mas.tracing import run_trace
 from mas_graphs.checkpoints.admin import (
     ThreadRecord,
     aclaim_thread,
+    afork_thread,
     arecord_run_end,
     arecord_run_start,
 )
@@ -315,6 +316,62 @@ class Runner:
                 raise ThreadFinishedError(thread_id)
             raise ThreadExistsError(thread_id)
 
+    async def fork(
+        self,
+        thread_id: str,
+        checkpoint_id: str,
+        *,
+        update: dict[str, Any] | None = None,
+        new_thread_id: str | None = None,
+        model: BaseChatModel | str | None = None,
+        on_event: OnEvent | None = None,
+    ) -> RunResult:
+        """Run a new thread from `thread_id`'s checkpoint `checkpoint_id` (see
+        `start_fork`) to its end or next interrupt."""
+        target = await self.start_fork(
+            thread_id, checkpoint_id, update=update, new_thread_id=new_thread_id
+        )
+        return await self.resume(target, model=model, on_event=on_event)
+
+    async def start_fork(
+        self,
+        thread_id: str,
+        checkpoint_id: str,
+        *,
+        update: dict[str, Any] | None = None,
+        new_thread_id: str | None = None,
+    ) -> str:
+        """A new thread holding what `thread_id` had done by its checkpoint `checkpoint_id`
+        (the source is left as it is), with `update` changing some of its input fields
+        (checked like a run's input); returns its id. Nothing runs yet: `resume` runs it,
+        from that checkpoint's next step. The edits are stored with the copy (in the
+        thread's row) and applied when it runs, before that step, so a fork survives a
+        crash whole; the thread records where it came from (`forked_from`)."""
+        async with aconnection(self.saver) as conn:
+            record = await aget_thread(conn, thread_id)
+        if record is None:
+            raise UnknownThreadError(thread_id)
+        if record.served_by == "server":
+            raise ServedThreadError(thread_id)
+        spec = get_pattern(record.pattern)
+        source: RunnableConfig = {
+            "configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}
+        }
+        snapshot = await self._graph(spec, record.options).aget_state(source)
+        if not snapshot.next:
+            raise InputError(
+                f"checkpoint {checkpoint_id} of {thread_id} has nothing left to run "
+                "(unknown, or the run's end): fork from an earlier one"
+            )
+        edits = _checked_edits(spec, snapshot.values, update or {})
+        target = new_thread_id or f"{thread_id}-fork-{uuid.uuid4().hex[:6]}"
+        async with self._locks.hold(target), aconnection(self.saver) as conn:
+            try:
+                await afork_thread(conn, thread_id, checkpoint_id, target, edits)
+            except (LookupError, FileExistsError) as error:
+                raise InputError(str(error.args[0])) from None
+        return target
+
     async def resume(
         self,
         thread_id: str,
@@ -352,6 +409,10 @@ class Runner:
                     )
             if not restart:
                 graph_input = _resume_input(spec, thread_id, state.interrupts, state.tasks, answer)
+            if record.fork_edits and not restart:
+                # a fork's edits, before its next step (again, harmlessly, after a crash)
+                resume = graph_input.resume if isinstance(graph_input, Command) else None
+                graph_input = Command(update=record.fork_edits, resume=resume)
             # Making a model may do I/O (an Ollama spec asks the server): off the loop.
             if model is not None:
                 chat_model, model_spec = await asyncio.to_thread(_model, model, settings)
@@ -468,6 +529,26 @@ def _settled_status(
     return None if tasks else "done"
 
 
+def _checked_edits(
+    pattern: Pattern, values: dict[str, Any], update: dict[str, Any]
+) -> dict[str, Any]:
+    """A fork's edits: input fields only, valid (with the rest of the input as it was)
+    by the same rules as a new run's input."""
+    fields = set(pattern.spec.input.model_fields)
+    if unknown := sorted(set(update) - fields):
+        raise InputError(
+            f"a fork edits the run's input fields ({', '.join(sorted(fields))}), "
+            f"not {', '.join(unknown)}"
+        )
+    if not update:
+        return {}
+    if not values:
+        raise InputError("that checkpoint comes before the run's input: fork from a later one")
+    given = {k: v for k, v in values.items() if k in fields} | update
+    parsed, _ = pattern.parse(given)
+    return {k: parsed[k] for k in update}
+
+
 def _restart_input(pattern: Pattern, thread_id: str, state: Any, parts: list[str]) -> Any:
     """A new run's input that runs `parts` of a finished run again, checked before
     anything is written: the thread is left as it is when they cannot be."""
@@ -531,6 +612,52 @@ async def astart(
     """Start a run that `prepare_run` validated."""
     async with Runner(dsn) as runner:
         return await runner.start(prepared, on_event=on_event)
+
+
+async def afork(
+    thread_id: str,
+    checkpoint_id: str,
+    *,
+    update: dict[str, Any] | None = None,
+    new_thread_id: str | None = None,
+    model: BaseChatModel | str | None = None,
+    dsn: str | None = None,
+    on_event: OnEvent | None = None,
+) -> RunResult:
+    """Run a new thread from one of `thread_id`'s checkpoints (see `Runner.fork`)."""
+    async with Runner(dsn) as runner:
+        return await runner.fork(
+            thread_id,
+            checkpoint_id,
+            update=update,
+            new_thread_id=new_thread_id,
+            model=model,
+            on_event=on_event,
+        )
+
+
+def fork(
+    thread_id: str,
+    checkpoint_id: str,
+    *,
+    update: dict[str, Any] | None = None,
+    new_thread_id: str | None = None,
+    model: BaseChatModel | str | None = None,
+    dsn: str | None = None,
+    on_event: OnEvent | None = None,
+) -> RunResult:
+    """Synchronous `afork`."""
+    return run_to_end(
+        afork(
+            thread_id,
+            checkpoint_id,
+            update=update,
+            new_thread_id=new_thread_id,
+            model=model,
+            dsn=dsn,
+            on_event=on_event,
+        )
+    )
 
 
 async def aresume(

@@ -6,14 +6,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
+from mas import runner
 from mas.cli import remote
-from mas.cli.backend import Backend, LocalBackend, RemoteBackend
+from mas.cli.backend import Backend, LocalBackend, Pending, RemoteBackend
 from mas.cli.display import (
     clear_errors,
     console,
@@ -31,6 +32,7 @@ from mas.database import resolve_dsn
 from mas.errors import InputError, RunFailedError, UnknownThreadError
 from mas.patterns import delta_channels, get_pattern, known_patterns
 from mas.providers.tools import configured_servers, load_tools, registered_tools
+from mas.runner import OnEvent, RunResult
 from mas.server.launch import (
     aegra_config,
     check_exposure,
@@ -145,6 +147,70 @@ def resume(
 
 
 @app.command()
+def fork(
+    ctx: typer.Context,
+    thread_id: str,
+    checkpoint_id: Annotated[str, typer.Argument(help="From `mas show THREAD_ID --history`.")],
+    edits: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="FIELD=JSON: change one of the run's input fields in the fork "
+            "(e.g. --set 'max_tokens_total=8000'); repeat for more.",
+        ),
+    ] = None,
+    new_thread_id: Annotated[str | None, typer.Option("--thread-id")] = None,
+    model: ModelOption = None,
+    dsn: DsnOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a new thread from one of THREAD_ID's checkpoints: what it had done by then,
+    with --set changing input fields; THREAD_ID is left as it is."""
+    with clear_errors():
+        if ctx.find_root().obj is not None:
+            raise InputError("mas fork works on this machine's threads, not a server's")
+        update = dict(parse_edit(edit) for edit in edits or [])
+        prepared = Pending(
+            None,
+            lambda on_event: fork_thread(
+                thread_id, checkpoint_id, update, new_thread_id, model, dsn, on_event
+            ),
+        )
+        shown, result = follow_live(f"fork of {thread_id}", prepared, as_json=as_json)
+        report(shown, result, as_json)
+
+
+def parse_edit(edit: str) -> tuple[str, Any]:
+    field, equals, value = edit.partition("=")
+    if not equals or not field.strip():
+        raise InputError(f"--set takes FIELD=JSON, not {edit[:60]!r}")
+    return field.strip(), parse_json(value, f"--set {field.strip()}")
+
+
+def fork_thread(
+    thread_id: str,
+    checkpoint_id: str,
+    update: dict[str, Any],
+    new_thread_id: str | None,
+    model: str | None,
+    dsn: str | None,
+    on_event: OnEvent,
+) -> tuple[str, RunResult]:
+    result = runner.fork(
+        thread_id,
+        checkpoint_id,
+        update=update,
+        new_thread_id=new_thread_id,
+        model=model,
+        dsn=dsn,
+        on_event=on_event,
+    )
+    with open_saver(resolve_dsn(dsn)) as saver, connection(saver) as conn:
+        record = get_thread(conn, result.thread_id)
+    return (record.pattern if record else ""), result
+
+
+@app.command()
 def threads(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
@@ -227,6 +293,23 @@ def show(
                 str(step["created_at"]),
             )
         console.print(table)
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="The port on 127.0.0.1.", min=1, max=65535)] = 8765,
+    dsn: DsnOption = None,
+) -> None:
+    """Open the run console in a browser: every thread, each run's graph, timeline and
+    view, the inbox of questions for a person. Local only: it binds 127.0.0.1."""
+    import uvicorn
+
+    from mas.console import console_app
+
+    with clear_errors():
+        app_ = console_app(dsn)
+        console.print(f"mas console on [bold]http://127.0.0.1:{port}[/] (Ctrl+C stops it)")
+        uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning")
 
 
 @app.command()
