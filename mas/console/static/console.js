@@ -1,13 +1,13 @@
-// Live pages: an element with data-live is refetched every 1.5 s and replaced, while the
-// page is visible and (on a run's page) the run is still going or waiting.
+// Live pages: an element with data-live is refetched every 1.5 s and replaced while the
+// page is visible (any run may be resumed, forked or answered from another process), but
+// not while someone is filling in one of its forms.
 (function () {
   const live = document.querySelector("[data-live]");
   if (!live) return;
-  const target = live.tagName === "TABLE" ? live.querySelector("#live") : live;
   async function refresh() {
+    // the threads table's body is replaced whole, so it is looked up each time
+    const target = live.tagName === "TABLE" ? live.querySelector("#live") : live;
     if (document.hidden) return;
-    const status = target.querySelector("[data-status]");
-    if (status && ["done", "failed", "over_budget"].includes(status.dataset.status)) return;
     if (target.contains(document.activeElement) && document.activeElement.form) return;
     const response = await fetch(live.dataset.live, { headers: { "Accept": "text/html" } });
     if (!response.ok) return;
