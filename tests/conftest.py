@@ -98,3 +98,16 @@ def server_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.support.servers import build_server_python
 
     return build_server_python(tmp_path_factory.mktemp("server-python"))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium, driven by Selenium (installed on a fresh machine)."""
+    from tests.support.browser import ensure_chromium, headless_chrome
+
+    ensure_chromium()
+    driver = headless_chrome()
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -101,8 +101,8 @@ def test_a_run_page_draws_the_graph_view_and_timeline_and_a_checkpoint_diffs(
     kinds = {key: kind for kind, key in re.findall(r'<tr class="(\w+)"><td>(\w+)</td>', changed)}
     assert kinds["synthesis"] == "added" and kinds["plan"] == "added"
     assert "task" not in kinds  # the input is the same in both
-    assert client.get(f"/threads/{thread_id}/checkpoints/nope").status_code == 200
-    assert "Not found" in client.get(f"/threads/{thread_id}/checkpoints/nope").text
+    unknown = client.get(f"/threads/{thread_id}/checkpoints/nope")
+    assert unknown.status_code == 404 and "Not found" in unknown.text
 
 
 def test_the_inbox_answers_through_the_form_checked_like_the_cli(

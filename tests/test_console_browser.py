@@ -18,7 +18,6 @@ from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.support.browser import ensure_chromium, headless_chrome
 from tests.support.factories import encode
 from tests.support.processes import ROOT, json_tail, mas_cli, subprocess_env
 from tests.support.scripts_debate import debate_script
@@ -50,16 +49,6 @@ def console(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> It
     server = start_mas_ui(env, free_port(), log)
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Chrome]:
-    ensure_chromium()
-    driver = headless_chrome()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def wait_for(browser: Chrome, css: str, text: str) -> None:

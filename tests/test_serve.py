@@ -6,6 +6,7 @@ environment they need, are started here from nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.support.processes import json_tail, mas_cli, subprocess_env
 from tests.support.scripts_saga import order, saga_rows
@@ -345,3 +348,76 @@ for route in walk(app.routes):
         found.append({"method": method, "path": route.path, "event": event, "rule": rule})
 print(json.dumps(found))
 """
+
+
+# --- the run console, at /ui -----------------------------------------------------------
+
+
+def test_the_console_lets_each_user_in_with_their_key_and_shows_only_their_threads(
+    server: Process,
+) -> None:
+    alice = client_of(server, "alice")
+    mine = asyncio.run(debate_waiting_for(alice))
+    console = f"{server.url}/ui"
+    assert httpx.get(f"{console}/").status_code == 303  # to the login form
+    assert httpx.get(f"{console}/login").status_code == 200
+    wrong = httpx.post(f"{console}/login", data={"key": "not-a-key-0123456789"})
+    assert wrong.status_code == 401 and "unknown API key" in wrong.text
+
+    with httpx.Client(base_url=console) as bob:
+        assert bob.post("/login", data={"key": KEYS["bob"]}).status_code == 303
+        listed = bob.get("/")
+        assert listed.status_code == 200 and mine not in listed.text
+        assert bob.get(f"/threads/{mine}").status_code == 404
+        assert mine not in bob.get("/inbox").text
+        refused = bob.post(f"/threads/{mine}/answer", data={"interrupt_id": "x"})
+        assert refused.status_code == 404
+    as_alice = {"Authorization": f"Bearer {KEYS['alice']}"}
+    page = httpx.get(f"{console}/threads/{mine}", headers=as_alice)
+    assert page.status_code == 200 and "waiting for a person" in page.text
+    forged = httpx.get(f"{console}/", cookies={"mas_console": "alice.0123abcd"})
+    assert forged.status_code == 303, "a cookie not signed with alice's key is no session"
+
+
+async def test_in_a_browser_a_user_answers_a_served_run_and_watches_it_end(
+    server: Process, browser: Any
+) -> None:
+    alice, bob = client_of(server, "alice"), client_of(server, "bob")
+    mine = await debate_waiting_for(alice)
+    theirs = await debate_waiting_for(bob)
+
+    browser.delete_all_cookies()
+    browser.get(f"{server.url}/ui/")
+    key = browser.find_element(By.NAME, "key")
+    key.send_keys(KEYS["alice"])
+    key.submit()
+    WebDriverWait(browser, 30).until(lambda d: d.current_url.rstrip("/").endswith("/ui"))
+    listed = {
+        row.get_attribute("data-thread")
+        for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-thread]")
+    }
+    assert mine in listed and theirs not in listed
+    browser.get(f"{server.url}/ui/inbox")
+    assert theirs not in browser.page_source
+    form = browser.find_element(By.CSS_SELECTOR, f'form[action="/ui/threads/{mine}/answer"]')
+    Select(form.find_element(By.NAME, "winner")).select_by_visible_text("negative")
+    for name, value in (("confidence", "0.9"), ("reasoning", "the operations cost decides it")):
+        field = form.find_element(By.NAME, name)
+        field.clear()  # the form starts from the answer's defaults
+        field.send_keys(value)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 60).until(
+        lambda d: "done" in d.find_element(By.CSS_SELECTOR, ".summary .status").text
+    )
+    assert "server" in browser.find_element(By.CSS_SELECTOR, ".summary").text
+    state = await alice.threads.get_state(mine)
+    assert state["values"]["verdict"]["decided_by"] == "human"
+    assert state["values"]["verdict"]["winner"] == "negative"
+
+
+async def debate_waiting_for(client: LangGraphClient) -> str:
+    """A served debate of `client`'s user, waiting for a person's decision."""
+    thread = await client.threads.create()
+    data = {"question": "Kafka?", "rounds": 1, "strategy": "human"}
+    await client.runs.wait(thread["thread_id"], "debate", input=data)
+    return str(thread["thread_id"])

@@ -34,6 +34,7 @@ from mas.patterns import delta_channels, get_pattern, known_patterns
 from mas.providers.tools import configured_servers, load_tools, registered_tools
 from mas.runner import OnEvent, RunResult
 from mas.server.launch import (
+    CONSOLE_PATH,
     aegra_config,
     check_exposure,
     run_server,
@@ -352,7 +353,8 @@ def serve(
     scale = "Redis: runs shared by every server" if settings.redis_url else "one machine, no Redis"
     console.print(
         f"serving {', '.join(known_patterns())} at http://{host}:{port} "
-        f"({access}; {scale}; {workers} process{'es' if workers > 1 else ''})"
+        f"({access}; {scale}; {workers} process{'es' if workers > 1 else ''}); "
+        f"run console at http://{host}:{port}{CONSOLE_PATH}/"
     )
     raise typer.Exit(run_server(python, env, workers=workers))
 

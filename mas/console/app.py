@@ -10,19 +10,23 @@ names a module, a file or a prompt.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import io
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from langgraph.graph.state import CompiledStateGraph
+from langgraph_sdk import get_client
 from rich.console import Console
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,6 +36,7 @@ from starlette.staticfiles import StaticFiles
 
 from mas import runner
 from mas.console import data
+from mas.console.access import COOKIE, Served, session_token, user_by_key, viewer, visible
 from mas.console.drawing import graph_svg
 from mas.console.forms import answer_from_form, form_fields
 from mas.costs import estimate_cost
@@ -53,6 +58,8 @@ templates = Environment(
     loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
 )
 templates.filters["status_label"] = data.status_label
+Graph = CompiledStateGraph[Any, Any, Any, Any]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class ConsoleState:
@@ -84,8 +91,9 @@ class BackgroundRun(threading.Thread):
             logger.warning("%s stopped: %s", self.name, error)
 
 
-def console_app(dsn: str | None = None) -> Starlette:
-    """The console on the project's PostgreSQL (`dsn`, else the settings' database)."""
+def console_app(dsn: str | None = None, *, served: Served | None = None) -> Starlette:
+    """The console on the project's PostgreSQL (`dsn`, else the settings' database);
+    `served`: mounted in `mas serve`, for the server's users (see `access`)."""
     state = ConsoleState(dsn)
 
     @asynccontextmanager
@@ -96,146 +104,186 @@ def console_app(dsn: str | None = None) -> Starlette:
             for run in state.runs:
                 run.join(timeout=0.1)  # a run cut short here resumes with `mas resume`
 
-    def page(name: str, **values: Any) -> HTMLResponse:
-        return HTMLResponse(templates.get_template(name).render(**values))
+    def page(request: Request, name: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+        base = request.scope.get("root_path", "")
+        body = templates.get_template(name).render(base=base, served=served, **values)
+        return HTMLResponse(body, status_code=status_code)
 
-    def threads(request: Request) -> HTMLResponse:
+    def to(request: Request, path: str, **query: str) -> RedirectResponse:
+        """A 303 to `path` under the console's mount, with `query` (e.g. a problem)."""
+        suffix = f"?{urlencode(query)}" if query else ""
+        return RedirectResponse(f"{request.scope.get('root_path', '')}{path}{suffix}", 303)
+
+    def guarded(endpoint: Endpoint) -> Endpoint:
+        """`endpoint` for a known viewer only (`request.state.user`); others log in."""
+
+        @functools.wraps(endpoint)
+        async def checked(request: Request) -> Response:
+            user = viewer(request, served)
+            if user is None:
+                if request.method == "GET" and "fragment" not in request.query_params:
+                    return to(request, "/login")
+                return page(request, "login.html", 401, problem="log in with your API key")
+            request.state.user = user
+            return await endpoint(request)
+
+        return checked
+
+    def shown_to(request: Request, record: ThreadRecord | None) -> ThreadRecord | None:
+        """The thread, if this viewer may see it (another user's reads as unknown)."""
+        if record is None or not visible(record, served, request.state.user):
+            return None
+        return record
+
+    def records(request: Request) -> list[ThreadRecord]:
+        with connection(state.saver) as conn:
+            found = list_threads(conn, limit=THREADS_SHOWN)
+        return [r for r in found if visible(r, served, request.state.user)]
+
+    @contextmanager
+    def opened(request: Request, thread_id: str) -> Iterator[tuple[ThreadRecord, Graph]]:
+        with connection(state.saver) as conn:
+            record = shown_to(request, get_thread(conn, thread_id))
+        if record is None:
+            raise LookupError(thread_id)
+        yield record, get_pattern(record.pattern).build(state.saver, record.options)
+
+    def missing(request: Request, what: str) -> HTMLResponse:
+        return page(request, "missing.html", 404, thread_id=what)
+
+    async def threads(request: Request) -> Response:
         status = request.query_params.get("status", "")
         pattern = request.query_params.get("pattern", "")
         query = request.query_params.get("q", "")[:200]
-        with connection(state.saver) as conn:
-            records = list_threads(conn, limit=THREADS_SHOWN)
-        shown = [r for r in records if data.matches(r, status=status, pattern=pattern, query=query)]
+        found = await asyncio.to_thread(records, request)
+        shown = [r for r in found if data.matches(r, status=status, pattern=pattern, query=query)]
         now = datetime.now(UTC)
         template = "threads_rows.html" if "fragment" in request.query_params else "threads.html"
         return page(
+            request,
             template,
             threads=shown,
             ages={r.thread_id: data.age(r.updated_at, now) for r in shown},
-            total=len(records),
+            total=len(found),
             status=status,
             pattern=pattern,
             query=query,
             statuses=data.STATUS_LABELS,
             patterns=known_patterns(),
+            user=request.state.user,
         )
 
-    @contextmanager
-    def opened(
-        thread_id: str,
-    ) -> Iterator[tuple[ThreadRecord, CompiledStateGraph[Any, Any, Any, Any]]]:
-        with connection(state.saver) as conn:
-            record = get_thread(conn, thread_id)
-        if record is None:
-            raise LookupError(thread_id)
-        graph = get_pattern(record.pattern).build(state.saver, record.options)
-        yield record, graph
+    def run_values(request: Request, thread_id: str) -> dict[str, Any]:
+        with opened(request, thread_id) as (record, graph):
+            shown = data.run_page(record, graph, {"configurable": {"thread_id": thread_id}})
+            drawing = graph_svg(graph.get_graph(), ran=shown.ran, current=set(shown.next))
+        return {
+            "run": shown,
+            "record": shown.record,
+            "graph": drawing,
+            "view": pattern_view_html(record.pattern, shown.values),
+            "cost": estimate_cost(shown.values.get("usage", []), get_settings().model_prices),
+            "forms": {p.interrupt_id: form_fields(p.schema or {}) for p in shown.pending},
+            "problem": request.query_params.get("problem", ""),
+        }
 
-    def run(request: Request) -> Response:
+    async def run(request: Request) -> Response:
         thread_id = request.path_params["thread_id"]
         try:
-            with opened(thread_id) as (record, graph):
-                shown = data.run_page(record, graph, {"configurable": {"thread_id": thread_id}})
-                drawing = graph_svg(graph.get_graph(), ran=shown.ran, current=set(shown.next))
+            values = await asyncio.to_thread(run_values, request, thread_id)
         except LookupError:
-            return page("missing.html", thread_id=thread_id)
-        cost = estimate_cost(shown.values.get("usage", []), get_settings().model_prices)
+            return missing(request, thread_id)
         template = "run_live.html" if "fragment" in request.query_params else "run.html"
-        return page(
-            template,
-            run=shown,
-            record=shown.record,
-            graph=drawing,
-            view=pattern_view_html(record.pattern, shown.values),
-            cost=cost,
-            forms={p.interrupt_id: form_fields(p.schema or {}) for p in shown.pending},
-            problem=request.query_params.get("problem", ""),
-        )
+        return page(request, template, **values)
 
-    def checkpoint(request: Request) -> Response:
+    def checkpoint_values(request: Request, thread_id: str, checkpoint_id: str) -> dict[str, Any]:
+        against = request.query_params.get("against", "")
+        with opened(request, thread_id) as (record, graph):
+            snapshot = data.state_at(graph, thread_id, checkpoint_id)
+            other = data.state_at(graph, thread_id, against) if against else None
+        found = snapshot.config["configurable"].get("checkpoint_id")
+        if found != checkpoint_id or not snapshot.metadata:
+            raise LookupError(checkpoint_id)
+        return {
+            "problem": request.query_params.get("problem", ""),
+            "input_fields": sorted(get_pattern(record.pattern).spec.input.model_fields),
+            "record": record,
+            "checkpoint_id": checkpoint_id,
+            "snapshot": snapshot,
+            "state": data.as_text(snapshot.values),
+            "against": against,
+            "changes": data.diff(other.values, snapshot.values) if other is not None else [],
+        }
+
+    async def checkpoint(request: Request) -> Response:
         thread_id = request.path_params["thread_id"]
         checkpoint_id = request.path_params["checkpoint_id"]
-        against = request.query_params.get("against", "")
         try:
-            with opened(thread_id) as (record, graph):
-                snapshot = data.state_at(graph, thread_id, checkpoint_id)
-                other = data.state_at(graph, thread_id, against) if against else None
+            values = await asyncio.to_thread(checkpoint_values, request, thread_id, checkpoint_id)
         except LookupError:
-            return page("missing.html", thread_id=thread_id)
-        if (
-            snapshot.config["configurable"].get("checkpoint_id") != checkpoint_id
-            or not snapshot.metadata
-        ):
-            return page("missing.html", thread_id=f"{thread_id} checkpoint {checkpoint_id}")
-        changes = data.diff(other.values, snapshot.values) if other is not None else []
-        return page(
-            "checkpoint.html",
-            problem=request.query_params.get("problem", ""),
-            input_fields=sorted(get_pattern(record.pattern).spec.input.model_fields),
-            record=record,
-            checkpoint_id=checkpoint_id,
-            snapshot=snapshot,
-            state=data.as_text(snapshot.values),
-            against=against,
-            changes=changes,
-        )
+            return missing(request, f"{thread_id} checkpoint {checkpoint_id}")
+        return page(request, "checkpoint.html", **values)
 
-    def inbox(request: Request) -> HTMLResponse:
-        with connection(state.saver) as conn:
-            waiting = [
-                r for r in list_threads(conn, limit=THREADS_SHOWN) if r.status == "interrupted"
-            ]
+    def pending_questions(request: Request) -> list[data.Pending]:
         pending = []
-        for record in waiting:
-            graph = get_pattern(record.pattern).build(state.saver, record.options)
-            snapshot = graph.get_state({"configurable": {"thread_id": record.thread_id}})
-            pending += data.pending_of(record, snapshot)
+        for record in records(request):
+            if record.status == "interrupted":
+                graph = get_pattern(record.pattern).build(state.saver, record.options)
+                snapshot = graph.get_state({"configurable": {"thread_id": record.thread_id}})
+                pending += data.pending_of(record, snapshot)
+        return pending
+
+    async def inbox(request: Request) -> Response:
+        pending = await asyncio.to_thread(pending_questions, request)
         return page(
+            request,
             "inbox.html",
             pending=pending,
             forms={p.interrupt_id: form_fields(p.schema or {}) for p in pending},
         )
 
     async def answer(request: Request) -> Response:
+        """Answer the question a run waits on, checked as `mas resume --answer` checks it;
+        this machine's run resumes here, a served one through the server's API."""
         thread_id = request.path_params["thread_id"]
         form = {k: str(v) for k, v in (await request.form()).items()}
         back = f"/threads/{thread_id}"
         try:
-            with opened(thread_id) as (record, graph):
+            with opened(request, thread_id) as (record, graph):
                 snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
         except LookupError:
-            return page("missing.html", thread_id=thread_id)
-        if record.served_by != "mas":
-            return redirect(back, problem="a served thread is answered through its server")
+            return missing(request, thread_id)
         pending = data.pending_of(record, snapshot)
         if not pending or pending[0].interrupt_id != form.get("interrupt_id"):
-            return redirect(back, problem="that question is no longer the one the run waits on")
+            return to(request, back, problem="that question is no longer the one the run waits on")
         first = pending[0]
         try:
             given = answer_from_form(first.schema or {}, form)
             checked = get_pattern(record.pattern).answer(snapshot.interrupts[0].value, given)
+            if served is None:
+                state.start(
+                    f"resume {thread_id}",
+                    lambda: runner.resume(thread_id, answer=checked, dsn=state.dsn),
+                )
+            else:
+                await answer_served(served, request.state.user, record, first, checked)
         except MasError as error:
-            return redirect(back, problem=str(error))
-        state.start(
-            f"resume {thread_id}",
-            lambda: runner.resume(thread_id, answer=checked, dsn=state.dsn),
-        )
-        return RedirectResponse(back, status_code=303)
+            return to(request, back, problem=str(error))
+        return to(request, back)
 
     async def resume(request: Request) -> Response:
-        """Continue a failed or stopped run (as `mas resume` does)."""
+        """Continue a failed or stopped run of this machine (as `mas resume` does)."""
         thread_id = request.path_params["thread_id"]
         with connection(state.saver) as conn:
-            record = get_thread(conn, thread_id)
+            record = shown_to(request, get_thread(conn, thread_id))
         if record is None:
-            return page("missing.html", thread_id=thread_id)
+            return missing(request, thread_id)
         back = f"/threads/{thread_id}"
         if record.served_by != "mas" or record.status not in RESUMABLE:
-            return redirect(
-                back, problem=f"a {data.status_label(record.status)} run is not resumed here"
-            )
+            label = data.status_label(record.status)
+            return to(request, back, problem=f"a {label} run is not resumed here")
         state.start(f"resume {thread_id}", lambda: runner.resume(thread_id, dsn=state.dsn))
-        return RedirectResponse(back, status_code=303)
+        return to(request, back)
 
     async def fork(request: Request) -> Response:
         """A new thread from a checkpoint, an input field edited (both checked here, what
@@ -244,28 +292,79 @@ def console_app(dsn: str | None = None) -> Starlette:
         form = {k: str(v) for k, v in (await request.form()).items()}
         checkpoint_id = form.get("checkpoint_id", "")
         back = f"/threads/{thread_id}/checkpoints/{checkpoint_id}"
+        with connection(state.saver) as conn:
+            record = shown_to(request, get_thread(conn, thread_id))
+        if record is None:
+            return missing(request, thread_id)
         try:
+            if record.served_by != "mas":
+                raise InputError("a served thread is forked through its server's API")
             update = edit_from_form(form)
             async with Runner(state.dsn) as forking:
                 target = await forking.start_fork(thread_id, checkpoint_id, update=update)
         except MasError as error:
-            return redirect(back, problem=str(error))
+            return to(request, back, problem=str(error))
         state.start(f"run {target}", lambda: runner.resume(target, dsn=state.dsn))
-        return RedirectResponse(f"/threads/{target}", status_code=303)
+        return to(request, f"/threads/{target}")
+
+    async def login(request: Request) -> Response:
+        """The login form; a key that is a user's sets the session cookie."""
+        if served is None or not served.keys:
+            return to(request, "/")
+        if request.method == "GET":
+            return page(request, "login.html")
+        key = str((await request.form()).get("key", ""))
+        user = user_by_key(served.keys, key)
+        if user is None:
+            return page(request, "login.html", 401, problem="unknown API key")
+        response = to(request, "/")
+        response.set_cookie(
+            COOKIE,
+            session_token(user, key),
+            httponly=True,
+            samesite="strict",
+            path=request.scope.get("root_path", "") or "/",
+        )
+        return response
+
+    async def logout(request: Request) -> Response:
+        response = to(request, "/login")
+        response.delete_cookie(COOKIE, path=request.scope.get("root_path", "") or "/")
+        return response
 
     return Starlette(
         routes=[
-            Route("/", threads),
-            Route("/inbox", inbox),
-            Route("/threads/{thread_id}", run),
-            Route("/threads/{thread_id}/answer", answer, methods=["POST"]),
-            Route("/threads/{thread_id}/resume", resume, methods=["POST"]),
-            Route("/threads/{thread_id}/fork", fork, methods=["POST"]),
-            Route("/threads/{thread_id}/checkpoints/{checkpoint_id}", checkpoint),
+            Route("/", guarded(threads)),
+            Route("/login", login, methods=["GET", "POST"]),
+            Route("/logout", logout, methods=["POST"]),
+            Route("/inbox", guarded(inbox)),
+            Route("/threads/{thread_id}", guarded(run)),
+            Route("/threads/{thread_id}/answer", guarded(answer), methods=["POST"]),
+            Route("/threads/{thread_id}/resume", guarded(resume), methods=["POST"]),
+            Route("/threads/{thread_id}/fork", guarded(fork), methods=["POST"]),
+            Route("/threads/{thread_id}/checkpoints/{checkpoint_id}", guarded(checkpoint)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         lifespan=lifespan,
     )
+
+
+async def answer_served(
+    served: Served, user: str, record: ThreadRecord, pending: data.Pending, answer: Any
+) -> None:
+    """Resume a served thread through the server's own API, as its user: the server
+    checks the answer again and leases the run to one of its workers."""
+    key = served.keys.get(user)
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+    client = get_client(url=served.api_url, api_key=None, headers=headers)
+    try:
+        await client.runs.create(
+            record.thread_id,
+            record.pattern,
+            command={"resume": {pending.interrupt_id: answer}},
+        )
+    except httpx.HTTPStatusError as error:
+        raise InputError(f"the server refused the answer: {error.response.text[:300]}") from None
 
 
 def edit_from_form(form: dict[str, str]) -> dict[str, Any]:
@@ -278,10 +377,6 @@ def edit_from_form(form: dict[str, str]) -> dict[str, Any]:
         return {field: json.loads(value)}
     except json.JSONDecodeError as error:
         raise InputError(f"{field}: the new value is not JSON ({error.msg})") from None
-
-
-def redirect(to: str, *, problem: str) -> RedirectResponse:
-    return RedirectResponse(f"{to}?{urlencode({'problem': problem})}", status_code=303)
 
 
 def pattern_view_html(pattern: str, values: dict[str, Any]) -> str:

@@ -52,6 +52,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+CONSOLE_PATH = "/ui"  # where `mas serve` mounts the run console
+
+
 def check_exposure(host: str, settings: Settings) -> None:
     """Refuse to listen beyond this machine without API keys: anyone could run graphs."""
     if not is_loopback(host) and not settings.api_keys:
@@ -70,6 +73,9 @@ def aegra_config(directory: Path, *, with_auth: bool) -> Path:
     }
     if with_auth:
         config["auth"] = {"path": f"{ROOT / 'mas' / 'server' / 'auth.py'}:auth"}
+    # the run console, at /ui, behind the same keys (it checks them itself: a browser
+    # logs in once rather than sending a header)
+    config["http"] = {"app": f"{ROOT / 'mas' / 'server' / 'console.py'}:app"}
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "aegra.json"
     path.write_text(json.dumps(config, indent=2))
