@@ -311,9 +311,12 @@ def delete_thread(conn: Connection[Any], thread_id: str) -> None:
             conn.execute(f"DELETE FROM {table} WHERE thread_id = %s", (thread_id,))
 
 
-def count_checkpoints(conn: Connection[Any], thread_id: str) -> int:
+def count_checkpoints(conn: Connection[Any], thread_id: str, namespace: str | None = None) -> int:
+    """A thread's checkpoints: all of them, or those of one namespace ("" the run's own)."""
     row = conn.execute(
-        "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", (thread_id,)
+        "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s"
+        " AND (%s::text IS NULL OR checkpoint_ns = %s::text)",
+        (thread_id, namespace, namespace),
     ).fetchone()
     return int(row["n"]) if row else 0
 

@@ -29,6 +29,14 @@ def test_the_overhead_benchmark_measures_every_configuration() -> None:
     assert "mas.Runner (shared pool) vs bare+Postgres" in table
 
 
+def test_the_console_benchmark_times_every_page_of_a_long_thread() -> None:
+    args = ("-m", "benchmarks.console", "--checkpoints", "260", "--repeats", "2")
+    table = run_python(*args).stdout
+    assert "a thread of 260 checkpoints" in table
+    for page in ("(floor)", "threads list", "run page", "a checkpoint's state", "a diff of two"):
+        assert page in table
+
+
 @pytest.mark.parametrize("persist", [False, True], ids=["persistence off", "persistence on"])
 @pytest.mark.parametrize("side", ["mas_fanout", "langgraph_fanout"])
 def test_a_peers_side_makes_n_plus_one_calls_a_run(

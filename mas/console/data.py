@@ -9,13 +9,17 @@ from datetime import datetime
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.base import CheckpointTuple
+from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import StateSnapshot
+from langgraph.types import Send, StateSnapshot
 
-from mas_graphs.checkpoints.admin import ThreadRecord
-from mas_graphs.state.common import call_tokens
+from mas_graphs.checkpoints.admin import ThreadRecord, count_checkpoints
+from mas_graphs.checkpoints.savers import connection
 
+# Channels LangGraph writes to start nodes: an edge's, and the `Send`s'.
+BRANCH_TO = "branch:to:"
+TASKS = "__pregel_tasks"
 # The newest checkpoints a run's page lists; older ones are a click away.
 TIMELINE_ROWS = 200
 STATUS_LABELS = {
@@ -86,35 +90,59 @@ def matches(record: ThreadRecord, *, status: str, pattern: str, query: str) -> b
     return not query or query.lower() in text
 
 
-def timeline(history: list[StateSnapshot], limit: int = TIMELINE_ROWS) -> list[Step]:
-    """Checkpoints newest first (as LangGraph lists them), each with the nodes that ran
-    to make it (what the checkpoint before it had next) and the model calls they made."""
-    oldest_first = list(reversed(history[: limit + 1]))
+def timeline(tuples: list[CheckpointTuple]) -> list[Step]:
+    """Checkpoints newest first, as the saver lists them, each with the nodes that ran to
+    make it and the model calls they made, read from the writes LangGraph keeps with
+    each checkpoint (what its tasks wrote) rather than from each checkpoint's state,
+    which a long run's growing channels make slow to rebuild. Pass two checkpoints more
+    than the rows wanted: the writes two back say which nodes ran."""
     steps = []
-    for before, after in zip([None, *oldest_first], oldest_first, strict=False):
-        if before is None and len(history) > limit:
-            continue  # the row before the first shown, read only for its successor
-        usage_before = len(before.values.get("usage", [])) if before else 0
-        new_calls = after.values.get("usage", [])[usage_before:]
-        created = after.created_at or ""
+    for index, after in enumerate(tuples[: len(tuples) - 1]):
+        before = tuples[index + 1]
+        made = [value for _, channel, value in before.pending_writes or () if channel == "usage"]
+        calls = [
+            c for items in made if isinstance(items, list) for c in items if isinstance(c, dict)
+        ]
+        earlier = tuples[index + 2] if index + 2 < len(tuples) else None
         seconds = None
-        if before is not None and before.created_at and created:
+        if before.checkpoint.get("ts") and after.checkpoint.get("ts"):
             seconds = (
-                datetime.fromisoformat(created) - datetime.fromisoformat(before.created_at)
+                datetime.fromisoformat(after.checkpoint["ts"])
+                - datetime.fromisoformat(before.checkpoint["ts"])
             ).total_seconds()
         steps.append(
             Step(
                 checkpoint_id=str(after.config["configurable"]["checkpoint_id"]),
                 step=int((after.metadata or {}).get("step", -1)),
                 source=str((after.metadata or {}).get("source", "")),
-                nodes=list(before.next) if before is not None else [],
-                created_at=created,
+                nodes=triggered(earlier) if earlier else [],
+                created_at=str(after.checkpoint.get("ts", "")),
                 seconds=seconds,
-                calls=sum(call["calls"] for call in new_calls),
-                tokens=sum(call_tokens(call) for call in new_calls),
+                calls=sum(int(c.get("calls", 0)) for c in calls),
+                tokens=sum(
+                    int(c.get("input_tokens", 0)) + int(c.get("output_tokens", 0)) for c in calls
+                ),
             )
         )
-    return list(reversed(steps))
+    return steps
+
+
+def usage_written(checkpoint: CheckpointTuple) -> list[dict[str, Any]]:
+    """The model calls the tasks run from `checkpoint` recorded (their `usage` writes)."""
+    written = [v for _, channel, v in checkpoint.pending_writes or () if channel == "usage"]
+    return [c for items in written if isinstance(items, list) for c in items if isinstance(c, dict)]
+
+
+def triggered(checkpoint: CheckpointTuple) -> list[str]:
+    """The nodes the writes kept with `checkpoint` start next: edges (`branch:to:<node>`)
+    and `Send`s, in order, once each."""
+    nodes: list[str] = []
+    for _, channel, value in checkpoint.pending_writes or ():
+        if channel.startswith(BRANCH_TO):
+            nodes.append(channel.removeprefix(BRANCH_TO))
+        elif channel == TASKS and isinstance(value, Send):
+            nodes.append(value.node)
+    return list(dict.fromkeys(nodes))
 
 
 def pending_of(record: ThreadRecord, snapshot: StateSnapshot) -> list[Pending]:
@@ -142,16 +170,22 @@ def run_page(
     record: ThreadRecord, graph: CompiledStateGraph[Any, Any, Any, Any], config: Any
 ) -> RunPage:
     snapshot = graph.get_state(config)
-    history = list(graph.get_state_history(config, limit=TIMELINE_ROWS + 1))
-    total = len(history)
-    if total > TIMELINE_ROWS and isinstance(graph.checkpointer, BaseCheckpointSaver):
-        total = sum(1 for _ in graph.checkpointer.list(config))
-    ran = {node for step in history for node in step.next} - set(snapshot.next)
+    saver = graph.checkpointer
+    assert isinstance(saver, PostgresSaver)  # the console reads the project's PostgreSQL
+    root: RunnableConfig = {"configurable": {**config["configurable"], "checkpoint_ns": ""}}
+    tuples = list(saver.list(root, limit=TIMELINE_ROWS + 2))
+    newest = tuples[0].checkpoint if tuples else None
+    # every node that has run records what it saw: the newest checkpoint names them all
+    ran = set(newest["versions_seen"]) - set(snapshot.next) if newest else set()
+    total = len(tuples)
+    if total > TIMELINE_ROWS:
+        with connection(saver) as conn:
+            total = count_checkpoints(conn, record.thread_id, "")
     return RunPage(
         record=record,
         values=snapshot.values,
         next=list(snapshot.next),
-        steps=timeline(history),
+        steps=timeline(tuples)[:TIMELINE_ROWS],
         older=max(0, total - TIMELINE_ROWS),
         ran=ran,
         pending=pending_of(record, snapshot),
