@@ -21,6 +21,7 @@ from mas.settings import get_settings
 from tests.support.factories import encode
 from tests.support.scripts_debate import debate_script
 from tests.support.scripts_supervisor import TEAM, supervisor_script
+from tests.support.teams import lead, member, teams_model
 
 SCRIPTED = "factory:tests.support.factories:scripted_from_env"
 TASK = "Should the team move its job queue to PostgreSQL?"
@@ -196,3 +197,25 @@ def test_a_fork_from_a_checkpoint_page_runs_with_its_edit(
     assert f'forked from <a href="/threads/{thread_id}/checkpoints/{after_plan}"' in live
     newest = re.findall(r'/checkpoints/([0-9a-f-]+)">', live)[0]
     assert "Keep Redis for the queue?" in client.get(f"{target}/checkpoints/{newest}").text
+
+
+def test_teams_expand_and_scenarios_draw_their_milestone_chart(
+    scripted: None, client: TestClient, pg_dsn: str, thread_id: str
+) -> None:
+    workers = [lead("backend", "api", "db"), member("pm")]
+    mas.run("supervisor", {"task": TASK, "workers": workers}, thread_id=thread_id,
+            model=teams_model(), dsn=pg_dsn)  # fmt: skip
+    html = client.get(f"/threads/{thread_id}").text
+    team = html[html.index('<details class="team" data-team="backend"') :]
+    team = team[: team.index("</details>")]
+    assert "backend · supervisor · ok" in team
+    assert 'class="graph"' in team and '<g class="node done" data-node="synthesize">' in team
+    assert "api" in team and "db" in team  # the team's own view: its workers
+
+    scenarios = f"{thread_id}-s"
+    mas.run("scenarios", {"skill": "rank", "base_size": 4}, thread_id=scenarios,
+            model=SCRIPTED, dsn=pg_dsn)  # fmt: skip
+    chart = client.get(f"/threads/{scenarios}").text
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="chart"' in chart
+    drawn = set(re.findall(r'<polyline class="series" data-scenario="(\w+)"', chart))
+    assert drawn == {"simple", "medium", "complex"}

@@ -37,7 +37,7 @@ from starlette.staticfiles import StaticFiles
 from mas import runner
 from mas.console import data
 from mas.console.access import COOKIE, Served, session_token, user_by_key, viewer, visible
-from mas.console.drawing import graph_svg
+from mas.console.drawing import graph_svg, scenarios_chart
 from mas.console.forms import answer_from_form, form_fields
 from mas.costs import estimate_cost
 from mas.database import resolve_dsn
@@ -48,7 +48,7 @@ from mas.server.threads import get_thread, list_threads
 from mas.settings import get_settings
 from mas_graphs.checkpoints.admin import ThreadRecord
 from mas_graphs.checkpoints.savers import connection, open_saver
-from mas_graphs.state.pattern import PATTERNS
+from mas_graphs.state.pattern import PATTERNS, compiled
 
 logger = logging.getLogger(__name__)
 RESUMABLE = ("failed", "over_budget")
@@ -174,10 +174,14 @@ def console_app(dsn: str | None = None, *, served: Served | None = None) -> Star
         )
 
     def run_values(request: Request, thread_id: str) -> dict[str, Any]:
+        config: Any = {"configurable": {"thread_id": thread_id}}
         with opened(request, thread_id) as (record, graph):
-            shown = data.run_page(record, graph, {"configurable": {"thread_id": thread_id}})
+            shown = data.run_page(record, graph, config)
             drawing = graph_svg(graph.get_graph(), ran=shown.ran, current=set(shown.next))
+            nested = graph.get_state(config, subgraphs=True) if shown.next else None
         return {
+            "teams": [team_view(team) for team in data.teams_of(shown.values, nested)],
+            "chart": scenarios_chart(shown.values.get("timeline", [])),
             "run": shown,
             "record": shown.record,
             "graph": drawing,
@@ -377,6 +381,22 @@ def edit_from_form(form: dict[str, str]) -> dict[str, Any]:
         return {field: json.loads(value)}
     except json.JSONDecodeError as error:
         raise InputError(f"{field}: the new value is not JSON ({error.msg})") from None
+
+
+def team_view(team: data.Team) -> dict[str, Any]:
+    """A team for its expandable section: its pattern's graph (all done once it finished,
+    its next nodes while it runs) and its own view."""
+    known = team.pattern in known_patterns()
+    drawing = ""
+    if known:
+        nodes = compiled(PATTERNS.get(team.pattern)).get_graph()
+        finished = set(nodes.nodes) if team.status != "running" else set()
+        drawing = graph_svg(nodes, ran=finished, current=set(team.next))
+    return {
+        "team": team,
+        "graph": drawing,
+        "view": pattern_view_html(team.pattern, team.values) if known else "",
+    }
 
 
 def pattern_view_html(pattern: str, values: dict[str, Any]) -> str:

@@ -68,6 +68,48 @@ class RunPage:
     pending: list[Pending] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Team:
+    """A team worker's nested run: finished (its final state, kept in the worker's result)
+    or under way (its own checkpoint, with what it runs next)."""
+
+    worker: str
+    pattern: str
+    status: str
+    values: dict[str, Any]
+    next: list[str]
+
+
+def teams_of(values: dict[str, Any], snapshot: StateSnapshot | None) -> list[Team]:
+    """The run's teams: those that finished, then those under way (`snapshot`, read with
+    its subgraphs, of a run with work left), each named by its worker where the input
+    says which one it is."""
+    teams = [
+        Team(name, result["team"]["pattern"], result["status"], result["team"]["values"], [])
+        for name, result in values.get("results", {}).items()
+        if result.get("team")
+    ]
+    waiting = [
+        worker
+        for worker in values.get("workers", [])
+        if worker.get("kind") == "team" and worker["name"] not in {t.worker for t in teams}
+    ]
+    for task in snapshot.tasks if snapshot else ():
+        if isinstance(task.state, StateSnapshot):
+            nested = task.state.values
+            pattern = next((w["pattern"] for w in waiting if w["pattern"] and fits(w, nested)), "")
+            names = [w["name"] for w in waiting if w["pattern"] == pattern]
+            worker = names[0] if len(names) == 1 else "a team"
+            teams.append(Team(worker, pattern, "running", nested, list(task.state.next)))
+    return teams
+
+
+def fits(worker: dict[str, Any], nested: dict[str, Any]) -> bool:
+    """Whether a nested run's state is a run of this team worker's input."""
+    given = worker.get("input") or {}
+    return all(nested.get(key) == value for key, value in given.items() if key in nested)
+
+
 def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 

@@ -83,3 +83,56 @@ def graph_svg(graph: Any, *, ran: set[str], current: set[str]) -> str:
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+CHART_W, CHART_H, PAD = 640, 240, 36
+SERIES = ("#0969da", "#1a7f37", "#9a6700", "#8250df", "#cf222e", "#57606a")
+
+
+def scenarios_chart(timeline: list[dict[str, Any]]) -> str:
+    """A scenarios run's milestone timeline as SVG: each scenario's share of items done
+    at every sync point (a line each), the milestones as dashed verticals, and a late
+    scenario's status where its line ends."""
+    if not timeline:
+        return ""
+    names = list(timeline[0]["scenarios"])
+    end_s = max(float(m["at_ms"]) for m in timeline) / 1000 or 1.0
+
+    def x(seconds: float) -> float:
+        return PAD + (CHART_W - 2 * PAD) * seconds / end_s
+
+    def y(pct: float) -> float:
+        return CHART_H - PAD - (CHART_H - 2 * PAD) * pct / 100
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{CHART_W}" '
+        f'height="{CHART_H}" viewBox="0 0 {CHART_W} {CHART_H}" role="img">',
+        f'<line class="axis" x1="{PAD}" y1="{y(0):.0f}" x2="{CHART_W - PAD}" y2="{y(0):.0f}"/>',
+        f'<line class="axis" x1="{PAD}" y1="{y(0):.0f}" x2="{PAD}" y2="{y(100):.0f}"/>',
+        f'<text x="{PAD - 4}" y="{y(100) + 4:.0f}" class="tick end">100%</text>',
+        f'<text x="{CHART_W - PAD}" y="{CHART_H - 8}" class="tick end">{end_s:.1f} s</text>',
+    ]
+    for milestone in timeline:
+        at = x(float(milestone["at_ms"]) / 1000)
+        parts.append(
+            f'<line class="milestone" x1="{at:.0f}" y1="{y(0):.0f}" x2="{at:.0f}" '
+            f'y2="{y(100):.0f}"/><text x="{at:.0f}" y="{PAD - 8}" class="tick">'
+            f"{escape(str(milestone['label']))}</text>"
+        )
+    for index, name in enumerate(names):
+        colour = SERIES[index % len(SERIES)]
+        points = [(x(0), y(0))] + [
+            (x(float(m["at_ms"]) / 1000), y(float(m["scenarios"][name]["pct"])))
+            for m in timeline
+            if name in m["scenarios"]
+        ]
+        path = " ".join(f"{px:.0f},{py:.0f}" for px, py in points)
+        last = timeline[-1]["scenarios"].get(name, {})
+        label = escape(f"{name} ({last.get('status', '')})")
+        parts.append(
+            f'<polyline class="series" data-scenario="{escape(name)}" points="{path}" '
+            f'stroke="{colour}"/><text x="{CHART_W - PAD + 4}" y="{points[-1][1] + 4:.0f}" '
+            f'fill="{colour}" class="tick start">{label}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
