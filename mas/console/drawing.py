@@ -10,6 +10,7 @@ from typing import Any
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 150, 30, 24, 46, 16
 ENDS = ("__start__", "__end__")
+HANDLERS = "__error_handler__"  # LangGraph's nodes for `error_handler=`: part of their node
 
 
 def layers(nodes: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:
@@ -40,8 +41,12 @@ def layers(nodes: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:
 def graph_svg(graph: Any, *, ran: set[str], current: set[str]) -> str:
     """`graph` (a compiled graph's `get_graph()`) as SVG markup; `ran` nodes are marked
     done, `current` ones as where the run is."""
-    nodes = list(graph.nodes)
-    edges = [(e.source, e.target, e.conditional) for e in graph.edges]
+    nodes = [node for node in graph.nodes if not node.startswith(HANDLERS)]
+    edges = [
+        (e.source, e.target, e.conditional)
+        for e in graph.edges
+        if e.source in nodes and e.target in nodes
+    ]
     rows = layers(nodes, [(s, t) for s, t, _ in edges])
     width = max(len(row) for row in rows) * (BOX_W + GAP_X) - GAP_X + 2 * MARGIN
     height = len(rows) * (BOX_H + GAP_Y) - GAP_Y + 2 * MARGIN
@@ -85,7 +90,7 @@ def graph_svg(graph: Any, *, ran: set[str], current: set[str]) -> str:
     return "".join(parts)
 
 
-CHART_W, CHART_H, PAD = 640, 240, 36
+CHART_W, CHART_H, PAD = 720, 240, 36
 SERIES = ("#0969da", "#1a7f37", "#9a6700", "#8250df", "#cf222e", "#57606a")
 
 
@@ -129,9 +134,9 @@ def scenarios_chart(timeline: list[dict[str, Any]]) -> str:
         path = " ".join(f"{px:.0f},{py:.0f}" for px, py in points)
         last = timeline[-1]["scenarios"].get(name, {})
         label = escape(f"{name} ({last.get('status', '')})")
-        parts.append(
+        parts.append(  # labels stacked at the right: lines often end at the same point
             f'<polyline class="series" data-scenario="{escape(name)}" points="{path}" '
-            f'stroke="{colour}"/><text x="{CHART_W - PAD + 4}" y="{points[-1][1] + 4:.0f}" '
+            f'stroke="{colour}"/><text x="{CHART_W - PAD + 6}" y="{PAD + 14 * index:.0f}" '
             f'fill="{colour}" class="tick start">{label}</text>'
         )
     parts.append("</svg>")
