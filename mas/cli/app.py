@@ -32,7 +32,6 @@ from mas.database import resolve_dsn
 from mas.errors import InputError, RunFailedError, UnknownThreadError
 from mas.patterns import delta_channels, get_pattern, known_patterns
 from mas.providers.tools import configured_servers, load_tools, registered_tools
-from mas.runner import OnEvent, RunResult
 from mas.server.launch import (
     CONSOLE_PATH,
     aegra_config,
@@ -171,10 +170,23 @@ def fork(
         if ctx.find_root().obj is not None:
             raise InputError("mas fork works on this machine's threads, not a server's")
         update = dict(parse_edit(edit) for edit in edits or [])
+        with open_saver(resolve_dsn(dsn)) as saver, connection(saver) as conn:
+            source = get_thread(conn, thread_id)
+        if source is None:
+            raise UnknownThreadError(thread_id)
         prepared = Pending(
-            None,
-            lambda on_event: fork_thread(
-                thread_id, checkpoint_id, update, new_thread_id, model, dsn, on_event
+            source.pattern,  # a fork is a run of its source's pattern: its live view
+            lambda on_event: (
+                source.pattern,
+                runner.fork(
+                    thread_id,
+                    checkpoint_id,
+                    update=update,
+                    new_thread_id=new_thread_id,
+                    model=model,
+                    dsn=dsn,
+                    on_event=on_event,
+                ),
             ),
         )
         shown, result = follow_live(f"fork of {thread_id}", prepared, as_json=as_json)
@@ -186,29 +198,6 @@ def parse_edit(edit: str) -> tuple[str, Any]:
     if not equals or not field.strip():
         raise InputError(f"--set takes FIELD=JSON, not {edit[:60]!r}")
     return field.strip(), parse_json(value, f"--set {field.strip()}")
-
-
-def fork_thread(
-    thread_id: str,
-    checkpoint_id: str,
-    update: dict[str, Any],
-    new_thread_id: str | None,
-    model: str | None,
-    dsn: str | None,
-    on_event: OnEvent,
-) -> tuple[str, RunResult]:
-    result = runner.fork(
-        thread_id,
-        checkpoint_id,
-        update=update,
-        new_thread_id=new_thread_id,
-        model=model,
-        dsn=dsn,
-        on_event=on_event,
-    )
-    with open_saver(resolve_dsn(dsn)) as saver, connection(saver) as conn:
-        record = get_thread(conn, result.thread_id)
-    return (record.pattern if record else ""), result
 
 
 @app.command()
