@@ -18,14 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.browser import ensure_chromium, headless_chrome  # noqa: E402
-from tests.support.factories import encode  # noqa: E402
-from tests.support.processes import mas_cli, subprocess_env  # noqa: E402
-from tests.support.scripts_mixed import CLASSIFY, mixed_script  # noqa: E402
-from tests.support.scripts_saga import order  # noqa: E402
-from tests.support.scripts_supervisor import plan, report  # noqa: E402
-from tests.support.servers import free_port, start_mas_ui  # noqa: E402
-from tests.support.teams import lead, member  # noqa: E402
+from tests.support.browser import ensure_chromium, headless_chrome
+from tests.support.factories import encode
+from tests.support.processes import mas_cli, subprocess_env
+from tests.support.scripts_mixed import CLASSIFY, mixed_script
+from tests.support.scripts_saga import order
+from tests.support.scripts_supervisor import plan, report
+from tests.support.servers import free_port, start_mas_ui
+from tests.support.teams import lead, member
 
 MODEL = "factory:tests.support.factories:scripted_from_env"
 RUNS = {
