@@ -25,7 +25,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from mas.blocking import run_to_end
+from mas.blocking import blocking
 from mas.database import resolve_dsn
 from mas.errors import (
     InputError,
@@ -636,30 +636,6 @@ async def afork(
         )
 
 
-def fork(
-    thread_id: str,
-    checkpoint_id: str,
-    *,
-    update: dict[str, Any] | None = None,
-    new_thread_id: str | None = None,
-    model: BaseChatModel | str | None = None,
-    dsn: str | None = None,
-    on_event: OnEvent | None = None,
-) -> RunResult:
-    """Synchronous `afork`."""
-    return run_to_end(
-        afork(
-            thread_id,
-            checkpoint_id,
-            update=update,
-            new_thread_id=new_thread_id,
-            model=model,
-            dsn=dsn,
-            on_event=on_event,
-        )
-    )
-
-
 async def aresume(
     thread_id: str,
     *,
@@ -677,38 +653,8 @@ async def aresume(
         )
 
 
-def run(
-    pattern: str,
-    input: dict[str, Any],
-    *,
-    thread_id: str | None = None,
-    model: BaseChatModel | str | None = None,
-    dsn: str | None = None,
-    on_event: OnEvent | None = None,
-) -> RunResult:
-    """Synchronous `arun`."""
-    return run_to_end(
-        arun(pattern, input, thread_id=thread_id, model=model, dsn=dsn, on_event=on_event)
-    )
-
-
-def start(
-    prepared: PreparedRun, *, dsn: str | None = None, on_event: OnEvent | None = None
-) -> RunResult:
-    """Synchronous `astart`."""
-    return run_to_end(astart(prepared, dsn=dsn, on_event=on_event))
-
-
-def resume(
-    thread_id: str,
-    *,
-    answer: Any = None,
-    model: BaseChatModel | str | None = None,
-    dsn: str | None = None,
-    on_event: OnEvent | None = None,
-    restart: list[str] | None = None,
-) -> RunResult:
-    """Synchronous `aresume`."""
-    return run_to_end(
-        aresume(thread_id, answer=answer, model=model, dsn=dsn, on_event=on_event, restart=restart)
-    )
+# The blocking twins, for scripts and notebooks: the same parameters as the async ones.
+run = blocking(arun)
+start = blocking(astart)
+resume = blocking(aresume)
+fork = blocking(afork)

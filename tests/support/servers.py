@@ -114,15 +114,15 @@ def wait_until(url: str, process: subprocess.Popen[str], log: Path) -> None:
 
 def start_mas_serve(env: dict[str, str], port: int, log: Path, *args: str) -> Process:
     """`mas serve` on `port` with `env`, up and answering /health."""
-    return start_mas(env, log, "serve", "--port", str(port), *args, ready="/health")
+    return start_mas_service(env, log, "serve", "--port", str(port), *args, ready="/health")
 
 
 def start_mas_ui(env: dict[str, str], port: int, log: Path) -> Process:
     """`mas ui` on `port` with `env`, up and serving its threads page."""
-    return start_mas(env, log, "ui", "--port", str(port), ready="/")
+    return start_mas_service(env, log, "ui", "--port", str(port), ready="/")
 
 
-def start_mas(env: dict[str, str], log: Path, *args: str, ready: str) -> Process:
+def start_mas_service(env: dict[str, str], log: Path, *args: str, ready: str) -> Process:
     """A long-running `mas` command in a session of its own, up once `ready` answers."""
     port = args[args.index("--port") + 1]
     with log.open("w") as out:
