@@ -316,23 +316,6 @@ class Runner:
                 raise ThreadFinishedError(thread_id)
             raise ThreadExistsError(thread_id)
 
-    async def fork(
-        self,
-        thread_id: str,
-        checkpoint_id: str,
-        *,
-        update: dict[str, Any] | None = None,
-        new_thread_id: str | None = None,
-        model: BaseChatModel | str | None = None,
-        on_event: OnEvent | None = None,
-    ) -> RunResult:
-        """Run a new thread from `thread_id`'s checkpoint `checkpoint_id` (see
-        `start_fork`) to its end or next interrupt."""
-        target = await self.start_fork(
-            thread_id, checkpoint_id, update=update, new_thread_id=new_thread_id
-        )
-        return await self.resume(target, model=model, on_event=on_event)
-
     async def start_fork(
         self,
         thread_id: str,
@@ -343,7 +326,8 @@ class Runner:
     ) -> str:
         """A new thread holding what `thread_id` had done by its checkpoint `checkpoint_id`
         (the source is left as it is), with `update` changing some of its input fields
-        (checked like a run's input); returns its id. Nothing runs yet: `resume` runs it,
+        (checked like a run's input); returns its id. Nothing runs yet: `resume` runs it
+        (`mas.fork` does both),
         from that checkpoint's next step. The edits are stored with the copy (in the
         thread's row) and applied when it runs, before that step, so a fork survives a
         crash whole; the thread records where it came from (`forked_from`)."""
@@ -624,16 +608,13 @@ async def afork(
     dsn: str | None = None,
     on_event: OnEvent | None = None,
 ) -> RunResult:
-    """Run a new thread from one of `thread_id`'s checkpoints (see `Runner.fork`)."""
+    """Run a new thread from one of `thread_id`'s checkpoints (see `Runner.start_fork`) to
+    its end or next interrupt."""
     async with Runner(dsn) as runner:
-        return await runner.fork(
-            thread_id,
-            checkpoint_id,
-            update=update,
-            new_thread_id=new_thread_id,
-            model=model,
-            on_event=on_event,
+        target = await runner.start_fork(
+            thread_id, checkpoint_id, update=update, new_thread_id=new_thread_id
         )
+        return await runner.resume(target, model=model, on_event=on_event)
 
 
 async def aresume(
