@@ -316,6 +316,16 @@ class Runner:
                 raise ThreadFinishedError(thread_id)
             raise ThreadExistsError(thread_id)
 
+    async def _own_thread(self, thread_id: str) -> ThreadRecord:
+        """The registry's record of a thread this runner may run (not a served one)."""
+        async with aconnection(self.saver) as conn:
+            record = await aget_thread(conn, thread_id)
+        if record is None:
+            raise UnknownThreadError(thread_id)
+        if record.served_by == "server":
+            raise ServedThreadError(thread_id)
+        return record
+
     async def start_fork(
         self,
         thread_id: str,
@@ -327,16 +337,11 @@ class Runner:
         """A new thread holding what `thread_id` had done by its checkpoint `checkpoint_id`
         (the source is left as it is), with `update` changing some of its input fields
         (checked like a run's input); returns its id. Nothing runs yet: `resume` runs it
-        (`mas.fork` does both),
-        from that checkpoint's next step. The edits are stored with the copy (in the
-        thread's row) and applied when it runs, before that step, so a fork survives a
-        crash whole; the thread records where it came from (`forked_from`)."""
-        async with aconnection(self.saver) as conn:
-            record = await aget_thread(conn, thread_id)
-        if record is None:
-            raise UnknownThreadError(thread_id)
-        if record.served_by == "server":
-            raise ServedThreadError(thread_id)
+        from that checkpoint's next step (`mas.fork` does both). The edits are stored
+        with the copy (in the thread's row) and applied when it runs, before that step,
+        so a fork survives a crash whole; the thread records where it came from
+        (`forked_from`)."""
+        record = await self._own_thread(thread_id)
         spec = get_pattern(record.pattern)
         source: RunnableConfig = {
             "configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}
@@ -371,12 +376,7 @@ class Runner:
         settings = get_settings()
         await aload_tools(settings)  # the thread's workers may use an MCP server's tools
         async with self._locks.hold(thread_id):
-            async with aconnection(self.saver) as conn:
-                record = await aget_thread(conn, thread_id)
-            if record is None:
-                raise UnknownThreadError(thread_id)
-            if record.served_by == "server":
-                raise ServedThreadError(thread_id)
+            record = await self._own_thread(thread_id)
             spec = get_pattern(record.pattern)
             graph = self._graph(spec, record.options)
             state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
